@@ -1,0 +1,1 @@
+"""The forewarn command-line tool."""

@@ -1,0 +1,53 @@
+"""The ``forewarn`` command: one Typer app, commands registered from ``forewarn.commands``.
+
+Each module in ``COMMAND_MODULES`` exposes ``register(app, bench)``: ``app`` is the
+root command and ``bench`` the ``forewarn bench …`` group. Failures that Forewarn
+anticipates (``ForewarnError``) end with exit code 1 and one line saying why.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+from rich.console import Console
+
+from schemas.errors import ForewarnError
+
+__all__ = ["build_app", "main"]
+
+COMMAND_MODULES = [
+    "forewarn.commands.dev",
+]
+
+
+def build_app() -> typer.Typer:
+    app = typer.Typer(
+        name="forewarn",
+        help="Forewarn: spot customers in trouble from usage events, intervene, and measure it.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
+    bench = typer.Typer(help="Benchmarks: each prints figures and ratios measured in one run.", no_args_is_help=True)
+    app.add_typer(bench, name="bench")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(app, bench)
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    err = Console(stderr=True)
+    try:
+        build_app()(args=argv, standalone_mode=True)
+    except ForewarnError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/]")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Command modules of the forewarn CLI; each exposes register(app, bench)."""

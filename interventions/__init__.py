@@ -1,0 +1,1 @@
+"""Interventions: catalogue, policy, channels, outcome measurement. Imports only schemas."""

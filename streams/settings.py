@@ -1,0 +1,160 @@
+"""One settings object for every Forewarn process, from ``FOREWARN_*`` variables.
+
+Built once at start-up and passed explicitly; nothing reads the environment
+behind its back. ``KAFKA_BOOTSTRAP_SERVERS`` and ``REDIS_URL`` are honoured as
+well, so the output of ``forewarn dev env`` configures every tool.
+
+>>> s = Settings(kafka_bootstrap_servers="127.0.0.1:9092", redis_url="redis://127.0.0.1:6379/0")
+>>> s.confluent_config()["bootstrap.servers"]
+'127.0.0.1:9092'
+>>> s.topics.usage_events
+'usage-events'
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "Topics", "KafkaSecurity"]
+
+
+class Topics(BaseModel):
+    """Topic names, partition counts and replication; every topic is keyed by account_id."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    usage_events: str = "usage-events"
+    usage_events_dlq: str = "usage-events.dlq"
+    trigger_firings: str = "trigger-firings"
+    intervention_decisions: str = "intervention-decisions"
+    intervention_commands: str = "intervention-commands"
+    intervention_commands_dlq: str = "intervention-commands.dlq"
+    intervention_receipts: str = "intervention-receipts"
+    partitions: int = Field(default=4, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+
+    def all_names(self) -> list[str]:
+        return [
+            self.usage_events,
+            self.usage_events_dlq,
+            self.trigger_firings,
+            self.intervention_decisions,
+            self.intervention_commands,
+            self.intervention_commands_dlq,
+            self.intervention_receipts,
+        ]
+
+
+class KafkaSecurity(BaseModel):
+    """Kafka connection security, passed to both Faust (aiokafka) and confluent-kafka."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    ssl_key_password: SecretStr | None = None
+
+
+class Settings(BaseSettings):
+    """Every knob of a Forewarn process. Environment prefix ``FOREWARN_``, nested with ``__``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FOREWARN_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:9092",
+        validation_alias=AliasChoices("FOREWARN_KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS", "kafka_bootstrap_servers"),
+    )
+    kafka_security: KafkaSecurity = KafkaSecurity()
+    redis_url: SecretStr = Field(
+        default=SecretStr("redis://127.0.0.1:6379/0"),
+        validation_alias=AliasChoices("FOREWARN_REDIS_URL", "REDIS_URL", "redis_url"),
+        description="redis:// or rediss:// (TLS); may carry ACL user and password, hence secret.",
+    )
+    redis_ssl_cafile: Path | None = None
+    redis_ssl_certfile: Path | None = None
+    redis_ssl_keyfile: Path | None = None
+    topics: Topics = Topics()
+    config_path: Path = Path("deploy/config/forewarn.yaml")
+    app_id: str = "forewarn"
+    worker_web_port: int = Field(default=6066, ge=0, le=65535)
+    metrics_port: int = Field(default=0, ge=0, le=65535, description="Standalone /metrics port for non-Faust processes; 0 = off.")
+    allowed_lateness_s: float = Field(default=300.0, ge=0)
+    idle_advance_after_s: float | None = Field(default=30.0, description="None switches the idle advance off (replays, tests).")
+    consumer_max_fetch_size: int = Field(default=16 * 1024 * 1024, ge=64 * 1024)
+    max_poll_records: int = Field(default=20_000, ge=1)
+    max_inflight_bytes: int = Field(default=64 * 1024 * 1024, ge=1024 * 1024)
+
+    # -- client configuration -------------------------------------------------
+
+    def confluent_config(self, **extra: object) -> dict[str, object]:
+        """A confluent-kafka (librdkafka) configuration with the security options applied."""
+        sec = self.kafka_security
+        conf: dict[str, object] = {"bootstrap.servers": self.kafka_bootstrap_servers}
+        if sec.protocol != "PLAINTEXT":
+            conf["security.protocol"] = sec.protocol
+        if sec.sasl_mechanism:
+            conf["sasl.mechanism"] = sec.sasl_mechanism
+        if sec.sasl_username is not None:
+            conf["sasl.username"] = sec.sasl_username
+        if sec.sasl_password is not None:
+            conf["sasl.password"] = sec.sasl_password.get_secret_value()
+        if sec.ssl_cafile:
+            conf["ssl.ca.location"] = str(sec.ssl_cafile)
+        if sec.ssl_certfile:
+            conf["ssl.certificate.location"] = str(sec.ssl_certfile)
+        if sec.ssl_keyfile:
+            conf["ssl.key.location"] = str(sec.ssl_keyfile)
+        if sec.ssl_key_password is not None:
+            conf["ssl.key.password"] = sec.ssl_key_password.get_secret_value()
+        conf.update(extra)
+        return conf
+
+    def faust_broker_credentials(self):
+        """Faust's credentials object for the same security options (None for plaintext)."""
+        import ssl
+
+        import faust
+
+        sec = self.kafka_security
+        context = None
+        if sec.protocol in ("SSL", "SASL_SSL"):
+            context = ssl.create_default_context(cafile=str(sec.ssl_cafile) if sec.ssl_cafile else None)
+            if sec.ssl_certfile:
+                context.load_cert_chain(
+                    str(sec.ssl_certfile),
+                    str(sec.ssl_keyfile) if sec.ssl_keyfile else None,
+                    sec.ssl_key_password.get_secret_value() if sec.ssl_key_password else None,
+                )
+        if sec.protocol.startswith("SASL"):
+            password = sec.sasl_password.get_secret_value() if sec.sasl_password else ""
+            if (sec.sasl_mechanism or "PLAIN").startswith("SCRAM"):
+                return faust.SASLCredentials(
+                    username=sec.sasl_username, password=password,
+                    mechanism=sec.sasl_mechanism, ssl_context=context,
+                )
+            return faust.SASLCredentials(username=sec.sasl_username, password=password, ssl_context=context)
+        if context is not None:
+            return faust.SSLCredentials(context)
+        return None
+
+    def redis_kwargs(self) -> dict[str, object]:
+        """Keyword arguments for ``redis.from_url`` (TLS files when ``rediss://``)."""
+        kwargs: dict[str, object] = {}
+        if self.redis_ssl_cafile:
+            kwargs["ssl_ca_certs"] = str(self.redis_ssl_cafile)
+        if self.redis_ssl_certfile:
+            kwargs["ssl_certfile"] = str(self.redis_ssl_certfile)
+        if self.redis_ssl_keyfile:
+            kwargs["ssl_keyfile"] = str(self.redis_ssl_keyfile)
+        return kwargs
