@@ -19,6 +19,10 @@ __all__ = ["build_app", "main"]
 
 COMMAND_MODULES = [
     "forewarn.commands.dev",
+    "forewarn.commands.kafka_io",
+    "forewarn.commands.schema",
+    "forewarn.commands.worker",
+    "forewarn.commands.demo",
 ]
 
 

@@ -1,0 +1,31 @@
+"""``forewarn worker``: run the Faust worker (same as ``faust -A streams.app worker``)."""
+
+from __future__ import annotations
+
+import typer
+
+from forewarn.commands.common import load_settings
+
+__all__ = ["register", "run_worker"]
+
+
+def run_worker(web_port: int | None = None, loglevel: str = "info") -> None:
+    import faust
+
+    from streams.app import create_app
+
+    overrides = {"worker_web_port": web_port} if web_port is not None else {}
+    settings = load_settings(**overrides)
+    app = create_app(settings)
+    worker = faust.Worker(app, loglevel=loglevel)
+    worker.execute_from_commandline()
+
+
+def register(app: typer.Typer, bench: typer.Typer) -> None:
+    @app.command("worker")
+    def worker(
+        web_port: int = typer.Option(None, help="Port of /metrics and health (default: settings, 6066)."),
+        loglevel: str = typer.Option("info", help="Log level."),
+    ) -> None:
+        """Run a Forewarn stream worker until stopped (Ctrl-C / SIGTERM stop it cleanly)."""
+        run_worker(web_port, loglevel)

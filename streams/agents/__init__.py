@@ -1,0 +1,1 @@
+"""Faust agents: thin — parse, call the engine, emit."""
