@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
 
 import orjson
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictStr
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StrictStr
 
 from schemas.timefmt import NaiveTimestamp, format_rfc3339, parse_rfc3339
 
@@ -58,6 +59,19 @@ REASONS = (
 )
 
 
+def _rfc3339_only(value: Any) -> Any:
+    """Hold the model to RFC 3339 with an offset: no epoch numbers, no shortened forms."""
+    if isinstance(value, str):
+        parse_rfc3339(value)  # raises on anything that is not RFC 3339 with an offset
+        return datetime.fromisoformat(value.upper())
+    if isinstance(value, datetime):
+        return value
+    raise ValueError("occurred_at must be an RFC 3339 string with an offset")
+
+
+Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_rfc3339_only)]
+
+
 class UsageEvent(BaseModel):
     """A product-usage event as producers write it (the published contract).
 
@@ -72,7 +86,7 @@ class UsageEvent(BaseModel):
     account_id: StrictStr = Field(min_length=1, max_length=128, description="The Kafka key.")
     user_id: StrictStr | None = Field(default=None, description="Optional user within the account.")
     type: StrictStr = Field(pattern=EVENT_TYPE_PATTERN, description="Dotted lower-case event type, e.g. feature.used.")
-    occurred_at: AwareDatetime = Field(description="Event time, RFC 3339 with an offset.")
+    occurred_at: Rfc3339 = Field(description="Event time, RFC 3339 with an offset.")
     properties: dict[str, Any] = Field(default_factory=dict, description="Free-form attributes, e.g. {feature: reports}.")
 
 

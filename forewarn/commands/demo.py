@@ -30,8 +30,18 @@ __all__ = ["register"]
 SAMPLE = DEPLOY_DIR / "sample" / "events.jsonl"
 
 
-def run_demo(events: Path, timeout: float, console: Console) -> dict[str, object]:
-    ends = DevStack().up(progress=lambda m: console.print(f"[dim]{m}[/]"))
+def run_demo(events: Path, timeout: float, console: Console, keep_stack: bool = False) -> dict[str, object]:
+    stack = DevStack()
+    was_running = all(s["running"] for s in stack.status().values())
+    ends = stack.up(progress=lambda m: console.print(f"[dim]{m}[/]"))
+    try:
+        return _run(ends, events, timeout, console)
+    finally:
+        if not (keep_stack or was_running):
+            stack.down()
+
+
+def _run(ends, events: Path, timeout: float, console: Console) -> dict[str, object]:
     run = uuid.uuid4().hex[:8]
     topics = Topics(**{f: f"{getattr(Topics(), f)}.demo-{run}" for f in Topics.model_fields
                        if f not in ("partitions", "replication_factor")})
@@ -61,11 +71,12 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     def demo(
         events: Path = typer.Option(SAMPLE, help="JSON Lines usage events to run through the pipeline."),
         timeout: float = typer.Option(180.0, help="Seconds to wait for the worker."),
+        keep_stack: bool = typer.Option(False, help="Leave Kafka and Redis running afterwards."),
     ) -> None:
         """Run the main job: local Kafka + Redis, topics, produce, worker, counts."""
         console = Console()
         start = time.monotonic()
-        result = run_demo(events, timeout, console)
+        result = run_demo(events, timeout, console, keep_stack)
         table = Table("produced", "consumed", "valid", "dead-lettered", title="Forewarn ingest")
         table.add_row(*(f"{result[k]:,}" for k in ("produced", "consumed", "valid", "dead_lettered")))
         console.print(table)

@@ -78,13 +78,14 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         settings = load_settings()
         topic = f"bench-produce-{uuid.uuid4().hex[:8]}"
         ensure_topics(settings, names=[topic])
-        pad = "x" * max(0, size - 200)
-        records = []
-        for i in range(events):
+        def event(i: int, pad: str) -> tuple[bytes, bytes]:
             acct = f"acct-{i % accounts:06d}"
-            records.append((acct.encode(), orjson.dumps({
+            return acct.encode(), orjson.dumps({
                 "event_id": f"e{i:012d}", "account_id": acct, "type": "feature.used",
-                "occurred_at": "2026-01-05T10:00:00Z", "properties": {"feature": "reports", "pad": pad}})))
+                "occurred_at": "2026-01-05T10:00:00Z", "properties": {"feature": "reports", "pad": pad}})
+
+        pad = "x" * max(0, size - len(event(0, "")[1]))
+        records = [event(i, pad) for i in range(events)]
         mean = sum(len(v) for _, v in records) / len(records)
         producer = RecordProducer(settings)
         start = time.perf_counter()
