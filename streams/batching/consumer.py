@@ -1,0 +1,281 @@
+"""The batch-aware Faust consumer: Faust's aiokafka consumer with a chunk-at-a-time drain loop.
+
+Faust's own drain loop turns every fetched record into a message, a task and a
+trip through the conductor and a queue — about 70 µs of Python per record,
+whatever the agent does. This consumer keeps everything else of Faust (the
+consumer thread, group membership, rebalances, the commit loop and its offset
+bookkeeping) and replaces only the drain loop: records of topics that have a
+batch agent go to that partition's lane one fetched chunk at a time, and the
+lane acknowledges the chunk's offsets in one step into the same ``_acked``
+bookkeeping that ``Consumer.ack`` fills one message at a time. Records of other
+topics take Faust's per-message path unchanged, so ordinary agents keep working
+in the same app.
+
+Rebalance rules, in order of what Faust does:
+
+1. revocation: lanes of revoked partitions stop taking chunks and drop the
+   queued ones; the chunk in flight gets ``revoke_timeout_s`` to finish and
+   acknowledge; then those acknowledgements are committed — before Faust forgets
+   the revoked partitions' bookkeeping — and the lanes are closed;
+2. records fetched for partitions no longer active, or in an older generation,
+   or while the flow is stopped, are dropped (the owner re-reads them);
+3. a lane never acknowledges a chunk fetched in another generation.
+
+The installed Faust must match the pinned internals (``streams.batching.upstream``)
+or the consumer refuses to start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from time import monotonic
+from typing import Any, Iterable, Mapping, cast
+
+from faust.transport.consumer import CONSUMER_FETCHING, ensure_TP
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
+from faust.types.tuples import ack_lock
+from mode import Service, ServiceT
+from mode.utils.futures import notify
+
+from streams.batching.base import Chunk, chunk_bytes
+from streams.batching.errors import HandlerFailure
+from streams.batching.lanes import Lanes
+from streams.batching.runtime import BatchRuntime, batching_of
+from streams.batching.upstream import require_upstream
+
+__all__ = ["BatchConsumer"]
+
+
+class BatchConsumer(faust_aiokafka.Consumer):
+    """Faust's aiokafka ``Consumer`` whose drain loop hands whole chunks to batch agents."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        require_upstream()
+        super().__init__(*args, **kwargs)
+        self._lanes: Lanes | None = None
+        self._acked_high: dict[TP, int] = {}
+        self._log_end: dict[TP, int] = {}
+
+    # -- acknowledgement ------------------------------------------------------
+
+    def ack_range(self, tp: TP, first: int, last: int) -> int:
+        """Acknowledge offsets ``first..last`` of ``tp`` at once; returns how many were new.
+
+        Does for a range what ``Consumer.ack`` does for one message: offsets below
+        the committed one are ignored, repeats are ignored, and whoever waits
+        for acknowledgements (``wait_empty``) is woken. The whole range counts,
+        holes included: offsets missing inside a fetched chunk are transaction
+        markers or compacted records, and committing past them is correct.
+        """
+        with ack_lock:
+            committed = self._committed_offset[tp]
+            if committed is not None and first < committed:
+                first = committed
+            if first > last:
+                return 0
+            offsets: Iterable[int] = range(first, last + 1)
+            index = self._acked_index[tp]
+            if index and not index.isdisjoint(offsets):
+                offsets = [o for o in offsets if o not in index]
+            index.update(offsets)
+            self._acked[tp].extend(offsets)
+            n = len(offsets)  # type: ignore[arg-type]
+            self._n_acked += n
+            if last > self._acked_high.get(tp, -1):
+                self._acked_high[tp] = last
+            notify(self._waiting_for_ack)
+            return n
+
+    def offset_view(self) -> dict[tuple[str, int], tuple[int | None, int | None, int | None]]:
+        """(log end, committed, highest acknowledged) per partition, for the lag metrics."""
+        tps = set(self._log_end) | set(self._acked_high)
+        committed = dict(self._committed_offset)
+        return {
+            (tp.topic, tp.partition): (self._log_end.get(tp), committed.get(tp), self._acked_high.get(tp))
+            for tp in tps
+        }
+
+    # -- lanes ----------------------------------------------------------------
+
+    def _ensure_lanes(self, runtime: BatchRuntime) -> Lanes:
+        if self._lanes is None:
+            self._lanes = Lanes(
+                ack=self.ack_range,
+                generation=lambda: self.app.consumer_generation_id,
+                budget=runtime.budget,
+                metrics=runtime.metrics,
+                on_failure=self._on_handler_failure,
+            )
+            runtime.metrics.offset_lag.view = self.offset_view
+            runtime.lanes = self._lanes
+        return self._lanes
+
+    async def _on_handler_failure(self, failure: HandlerFailure) -> None:
+        # A handler bug must take the worker down where health checks and
+        # supervisors see it, never leave a half-alive agent behind.
+        failure.__cause__ = failure.cause
+        runtime = batching_of(self.app)
+        if runtime is not None:
+            runtime.failure = failure
+        self.log.error("%s", failure, exc_info=failure.cause)
+        await self.app.crash(failure)
+
+    async def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        """Let revoked partitions' in-flight chunks finish and commit them, then let Faust revoke."""
+        runtime = batching_of(self.app)
+        if self._lanes is not None and runtime is not None:
+            revoked_tps = {ensure_TP(tp) for tp in revoked}
+            await self._lanes.revoke(revoked_tps & self._lanes.partitions, runtime.revoke_timeout_s)
+            if not self.app.should_stop:
+                # Faust drops the revoked partitions' acknowledgements before its
+                # own commit on revocation, so commit what the lanes finished now,
+                # while this member still owns them (same generation).
+                try:
+                    await self.commit(revoked_tps)
+                except Exception as exc:  # the next owner re-reads; the state store skips
+                    self.log.warning("commit of revoked partitions failed: %r", exc)
+            for tp in revoked_tps:
+                self._acked_high.pop(tp, None)
+                self._log_end.pop(tp, None)
+        await super().on_partitions_revoked(revoked)
+
+    async def on_stop(self) -> None:
+        runtime = batching_of(self.app)
+        if self._lanes is not None and runtime is not None:
+            await self._lanes.stop(runtime.revoke_timeout_s)
+        await super().on_stop()
+
+    # -- the drain loop -------------------------------------------------------
+
+    async def _drain_messages(self, fetcher: ServiceT) -> None:  # pragma: no cover - exercised end to end
+        runtime = batching_of(self.app)
+        if runtime is None or not runtime.agents:
+            return await super()._drain_messages(fetcher)
+        lanes = self._ensure_lanes(runtime)
+        metrics = runtime.metrics
+        budget = runtime.budget
+        agent_for = runtime.agents.get
+        consumer_should_stop = cast(Service, self)._stopped.is_set
+        fetcher_should_stop = cast(Service, fetcher)._stopped.is_set
+        read_offset = self._read_offset
+        monitor = self.app.monitor
+        set_flag = self.diag.set_flag
+        unset_flag = self.diag.unset_flag
+        try:
+            while not (consumer_should_stop() or fetcher_should_stop()):
+                set_flag(CONSUMER_FETCHING)
+                waited_from = monotonic()
+                records, active = await self._wait_next_records(1.0)
+                metrics.fetch_wait_seconds.observe(monotonic() - waited_from)
+                # getmany can return at once in a loop; let the loop breathe
+                await self.sleep(0)
+                if not records or self.should_stop:
+                    unset_flag(CONSUMER_FETCHING)
+                    continue
+                generation = self.app.consumer_generation_id
+                if not self.flow_active:
+                    # fetched while a rebalance stopped the flow: positions may be
+                    # stale, so go back to the committed offsets, as Faust does
+                    self._drop(records, "flow_stopped")
+                    try:
+                        await self.perform_seek()
+                    except Exception as exc:
+                        self.log.warning("seek while flow stopped failed: %r", exc)
+                    continue
+                for raw_tp, recs in records.items():
+                    tp = TP(raw_tp.topic, raw_tp.partition)
+                    if not recs:
+                        continue
+                    if not self.flow_active or self.app.consumer_generation_id != generation:
+                        self._drop({tp: recs}, "generation_changed")
+                        continue
+                    if active is not None and tp not in active and tp not in self._buffered_partitions:
+                        self._drop({tp: recs}, "revoked")
+                        continue
+                    end = self.highwater(tp)
+                    monitor.track_tp_end_offset(tp, end)
+                    if end is not None:
+                        self._log_end[tp] = end
+                    agent = agent_for(tp.topic)
+                    if agent is None:
+                        await self._deliver_per_message(tp, recs, generation)
+                        continue
+                    r_offset = read_offset[tp]
+                    if r_offset is not None and recs[0].offset < r_offset:
+                        recs = [r for r in recs if r.offset >= r_offset]
+                        if not recs:
+                            continue
+                    if r_offset and recs[0].offset - r_offset > 1 and self.app.topics.acks_enabled_for(tp.topic):
+                        await self._add_gap(tp, r_offset + 1, recs[0].offset)
+                    nbytes = chunk_bytes(recs)
+                    if not budget.fits(nbytes):
+                        waited_from = monotonic()
+                        await budget.acquire(nbytes)
+                        metrics.backpressure_wait_seconds.observe(monotonic() - waited_from)
+                        if (not self.flow_active or self.app.consumer_generation_id != generation
+                                or (active is not None and tp not in active)):
+                            budget.release(nbytes)
+                            self._drop({tp: recs}, "revoked")
+                            continue
+                    else:
+                        await budget.acquire(nbytes)
+                    metrics.inflight_bytes.set(budget.in_flight)
+                    metrics.chunk_records.labels(topic=tp.topic).observe(len(recs))
+                    metrics.chunk_bytes.labels(topic=tp.topic).observe(nbytes)
+                    lanes.submit(Chunk(tp, recs, generation, nbytes), agent.handler)
+                    read_offset[tp] = recs[-1].offset
+                    monitor.stream_inbound_time[tp] = monotonic()
+                    monitor.tp_read_offsets[tp] = recs[-1].offset
+                commit_every = self._commit_every
+                if commit_every is not None and self._n_acked >= commit_every:
+                    self._n_acked = 0
+                    await self.commit()
+                unset_flag(CONSUMER_FETCHING)
+        except self.consumer_stopped_errors:
+            if self.transport.app.should_stop:
+                self.log.info("Broker stopped consumer, shutting down...")
+                return
+            raise
+        except asyncio.CancelledError:
+            if self.transport.app.should_stop:
+                self.log.info("Consumer shutting down for user cancel.")
+                return
+            raise
+        except Exception as exc:
+            self.log.exception("Drain messages raised: %r", exc)
+            raise
+        finally:
+            unset_flag(CONSUMER_FETCHING)
+
+    def _drop(self, records: Mapping[Any, list[Any]], reason: str) -> None:
+        runtime = batching_of(self.app)
+        if runtime is None:
+            return
+        for tp, recs in records.items():
+            runtime.metrics.dropped.labels(topic=tp.topic, reason=reason).inc(len(recs))
+
+    async def _deliver_per_message(self, tp: TP, records: list[Any], generation: int) -> None:
+        """Faust's own per-message path for topics without a batch agent (as in ``_drain_messages``)."""
+        callback = self.callback
+        read_offset = self._read_offset
+        acks_enabled = self.app.topics.acks_enabled_for(tp.topic)
+        since_yield = 0
+        for record in records:
+            if not self.flow_active or self.app.consumer_generation_id != generation:
+                break
+            since_yield += 1
+            if since_yield > 100:
+                await asyncio.sleep(0)
+                since_yield = 0
+            offset = record.offset
+            r_offset = read_offset[tp]
+            if r_offset is None or offset >= r_offset:
+                if r_offset and offset - r_offset > 1 and acks_enabled:
+                    await self._add_gap(tp, r_offset + 1, offset)
+                commit_every = self._commit_every
+                if commit_every is not None and self._n_acked >= commit_every:
+                    self._n_acked = 0
+                    await self.commit()
+                await self.wait_first(callback(self._to_message(tp, record)), self.suspend_flow.wait())
+                read_offset[tp] = offset

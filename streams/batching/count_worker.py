@@ -1,0 +1,126 @@
+"""A worker process on the batch path that counts events per account: the batch path's proving ground.
+
+The consumer-group tests and ``forewarn bench consumer`` start it as a real
+process (``python -m streams.batching.count_worker``), several at a time, and
+kill it. It prints one JSON object per line on stdout: ``assigned`` when a
+rebalance gives it partitions and ``progress`` a few times a second (records
+handled, highest offset per partition), which is how the test and the benchmark
+follow it without reaching into its memory.
+
+Modes: ``redis`` counts per account in Redis through ``AccountCountStore`` (one
+script call per chunk); ``noop`` only walks the chunk (the cost of the path).
+``--fail-on-account`` makes the handler raise on that account, to show a
+failing handler takes the worker down; ``--per-event-topic`` adds an ordinary
+per-event Faust agent to the same app, counting into Redis.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from typing import Any
+
+import orjson
+
+from streams.batching.agent import batch_agent
+from streams.batching.app import batch_app
+from streams.batching.base import TP
+from streams.batching.counts import AccountCountStore
+from streams.settings import Settings
+
+__all__ = ["main", "build_app", "PoisonedAccount", "per_event_key"]
+
+
+class PoisonedAccount(RuntimeError):
+    """Raised by the handler on the account named by ``--fail-on-account`` (a deliberate bug)."""
+
+
+def per_event_key(namespace: str) -> str:
+    return f"fw:{{{namespace}}}:per-event-count"
+
+
+def _emit(obj: dict[str, Any]) -> None:
+    # straight to the file descriptor: Faust redirects sys.stdout into its logs
+    os.write(1, orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS) + b"\n")
+
+
+def build_app(args: argparse.Namespace, settings: Settings):
+    import redis.asyncio as aioredis
+
+    app = batch_app(
+        settings,
+        app_id=args.group,
+        web_enabled=False,
+        datadir=tempfile.mkdtemp(prefix="fw-count-worker-"),
+        broker_session_timeout=args.session_timeout,
+        broker_heartbeat_interval=max(0.5, args.session_timeout / 6),
+        broker_request_timeout=max(args.session_timeout + 5, 40.0),
+        broker_rebalance_timeout=args.session_timeout * 3,
+    )
+    redis = aioredis.from_url(settings.redis_url.get_secret_value(), **settings.redis_kwargs())
+    store = AccountCountStore(redis, args.namespace, ttl_s=args.ttl)
+    progress = {"records": 0, "offsets": {}}
+    poison = args.fail_on_account
+
+    async def count_events(partition: TP, records: list) -> None:
+        if poison is not None:
+            for record in records:
+                if orjson.loads(record.value).get("account_id") == poison:
+                    raise PoisonedAccount(f"account {poison!r} at offset {record.offset} (deliberate failure)")
+        if args.mode == "redis":
+            await store.apply(partition, records)
+        progress["records"] += len(records)
+        progress["offsets"][partition.partition] = records[-1].offset
+
+    batch_agent(app, args.topic, name="count_events")(count_events)
+
+    if args.per_event_topic:
+        key = per_event_key(args.namespace)
+
+        @app.agent(app.topic(args.per_event_topic, value_serializer="raw", key_serializer="raw"))
+        async def count_one_by_one(stream):
+            async for _value in stream:
+                await redis.incr(key)
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(app, assigned, **kwargs) -> None:  # noqa: ARG001 - Faust signal signature
+        _emit({"event": "assigned", "t": time.time(), "pid": os.getpid(),
+               "partitions": sorted(tp.partition for tp in assigned if tp.topic == args.topic)})
+
+    @app.timer(args.progress_interval)
+    async def report() -> None:
+        _emit({"event": "progress", "t": time.time(), "pid": os.getpid(), "records": progress["records"],
+               "offsets": progress["offsets"]})
+
+    return app
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m streams.batching.count_worker", description=__doc__.split("\n")[0])
+    p.add_argument("--topic", required=True)
+    p.add_argument("--group", required=True, help="consumer group (Faust app id)")
+    p.add_argument("--namespace", required=True, help="Redis key namespace of the counts")
+    p.add_argument("--mode", choices=("redis", "noop"), default="redis")
+    p.add_argument("--fail-on-account", default=None)
+    p.add_argument("--per-event-topic", default=None)
+    p.add_argument("--session-timeout", type=float, default=10.0)
+    p.add_argument("--ttl", type=int, default=86400, help="seconds until the Redis keys expire")
+    p.add_argument("--progress-interval", type=float, default=0.25)
+    p.add_argument("--loglevel", default="warning")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    import faust
+
+    args = parse_args(argv)
+    app = build_app(args, Settings())
+    worker = faust.Worker(app, loglevel=args.loglevel, quiet=True, redirect_stdouts=False)
+    worker.execute_from_commandline()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
