@@ -1,0 +1,287 @@
+"""The detector engine: event time, duplicates and deadlines around the rule primitives.
+
+Per partition the engine keeps a watermark — the largest event time seen
+minus the allowed lateness. An event below it is *late*: it is returned (for
+the dead-letter topic) and changes nothing. Every other event whose type a
+trigger names is checked against the account's recent event ids (duplicates
+are dropped) and appended to the pending list of each trigger it concerns.
+
+Pending events are folded into the triggers' state in event-time order only
+once the watermark has passed them, so an event that arrives out of order
+within the allowed lateness is applied exactly where it belongs, and arrival
+order never changes what fires. A firing is emitted once it is decided (see
+:mod:`detectors.base`): an absence deadline when the watermark reaches it, a
+count firing once the watermark is past its event. Each account carries a
+wake-up time, stored per partition, so that deadlines fire for accounts that
+send nothing more.
+
+State is a pure function of the events applied: the engine folds an account
+at the watermark of the event that touches it and at its wake-up times, never
+at chunk boundaries, so the stored state is the same however the events were
+split into chunks (a crash and a redelivery included).
+
+>>> from detectors.config import config_from_text
+>>> from detectors.memory_store import MemoryStore
+>>> from schemas.event import Event
+>>> from schemas.timefmt import parse_rfc3339 as t
+>>> cfg = config_from_text('''
+... interventions: {pay: {channel: email, priority: 1, cooldown: 1d, success: {event: payment.succeeded, within: 7d}}}
+... triggers:
+...   payment_failing: {kind: count, event: payment.failed, threshold: 2, window: 30d,
+...                     reset_on: [payment.succeeded], rearm_on: [payment.succeeded], intervention: pay}
+... ''')
+>>> engine, store = Engine.from_config(cfg), MemoryStore()
+>>> fails = [Event(f"e{i}", "acct-1", "payment.failed", t(f"2026-01-0{i}T00:00:00Z")) for i in (1, 2)]
+>>> engine.process_chunk(0, fails, store).firings
+[]
+>>> [f.to_json()["fired_at"] for f in engine.advance_to(0, t("2026-01-03T00:00:00Z"), store).firings]
+['2026-01-02T00:00:00Z']
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from detectors.base import Fired, Primitive
+from detectors.config import ForewarnConfig
+from detectors.state import AccountState, StateCodec
+from detectors.store import Changes, PartitionRecord, Store
+from schemas.firing import Firing, firing_sort_key
+
+__all__ = ["Engine", "ChunkResult", "EventLike", "event_id_hash"]
+
+
+class EventLike(Protocol):
+    """What the engine reads of an event (``schemas.event.Event`` has it)."""
+
+    event_id: str
+    account_id: str
+    type: str
+    ts: int
+    properties: dict[str, Any]
+
+
+def event_id_hash(event_id: str) -> int:
+    """A stable 64-bit hash of an event id (CRC-32 and Adler-32 side by side).
+
+    Stable across processes (unlike ``hash``), so stored state does not depend
+    on which worker wrote it. Two ids of one account collide only if both
+    checksums agree, within the few minutes an id is remembered.
+
+    >>> event_id_hash("evt-1") == event_id_hash("evt-1") != event_id_hash("evt-2")
+    True
+    """
+    raw = event_id.encode("utf-8", "surrogatepass")
+    return (zlib.crc32(raw) << 32) | zlib.adler32(raw)
+
+
+@dataclass(slots=True)
+class ChunkResult:
+    """What one call did: firings (sorted), late events, and counts."""
+
+    firings: list[Firing] = field(default_factory=list)
+    late: list[Any] = field(default_factory=list)
+    accepted: int = 0
+    duplicates: int = 0
+    replayed: int = 0
+    watermark: int = 0
+
+
+class Engine:
+    """Runs the configured triggers over chunks of one partition's events, on a :class:`Store`.
+
+    ``rules``: the triggers' primitives (their ``name`` is the trigger name);
+    ``allowed_lateness_us``: how far behind the largest event time an event
+    may arrive and still count; ``state_ttl_us``: how long an idle account's
+    state is kept (the store's time-to-live).
+    """
+
+    def __init__(self, rules: Sequence[Primitive], *, allowed_lateness_us: int, state_ttl_us: int) -> None:
+        names = [r.name for r in rules]
+        if len(set(names)) != len(names):
+            raise ValueError(f"trigger names must be unique, got {names}")
+        if allowed_lateness_us < 0:
+            raise ValueError("allowed_lateness_us must be >= 0")
+        self.rules = list(rules)
+        self.allowed_lateness_us = allowed_lateness_us
+        self.state_ttl_us = state_ttl_us
+        self.codec = StateCodec(self.rules)
+        # event type -> ((slot, role bit, predicate or None), ...): one dict lookup per event.
+        by_type: dict[str, list[tuple[int, int, Any]]] = {}
+        for slot, rule in enumerate(self.rules):
+            for spec, bit in rule.interests():
+                by_type.setdefault(spec.type, []).append((slot, bit, spec.where))
+        self._by_type = {k: tuple(v) for k, v in by_type.items()}
+
+    @classmethod
+    def from_config(cls, config: ForewarnConfig, *, allowed_lateness_us: int | None = None) -> "Engine":
+        """An engine for the config's triggers; ``allowed_lateness_us`` overrides ``engine.allowed_lateness``."""
+        lateness = config.engine.allowed_lateness_us if allowed_lateness_us is None else allowed_lateness_us
+        return cls(config.rules(), allowed_lateness_us=lateness, state_ttl_us=config.engine.state_ttl_us)
+
+    @property
+    def event_types(self) -> frozenset[str]:
+        """The event types some trigger names; other events only move the watermark."""
+        return frozenset(self._by_type)
+
+    # -- the two entry points ---------------------------------------------------
+
+    def process_chunk(
+        self,
+        partition: int,
+        events: Sequence[EventLike],
+        store: Store,
+        *,
+        offsets: Sequence[int] | None = None,
+        last_offset: int | None = None,
+    ) -> ChunkResult:
+        """Apply one chunk of a partition's events, in arrival order, and emit what became due.
+
+        ``offsets`` (one per event) lets a redelivered event — offset at or below
+        the partition's applied offset — be skipped; ``last_offset`` is the
+        highest offset the chunk covers, invalid messages included.
+        """
+        by_type = self._by_type
+        wanted = {ev.account_id for ev in events if ev.type in by_type}
+        loaded = store.load(partition, wanted)
+        record = loaded.record
+        accounts = loaded.accounts
+        codec = self.codec
+        n_rules = len(self.rules)
+        lateness = self.allowed_lateness_us
+        watermark, max_ts, applied = record.watermark, record.max_ts, record.applied_offset
+        result = ChunkResult()
+        fired: list[tuple[int, str, Fired]] = []
+        touched: dict[str, AccountState] = {}
+        late = result.late
+        accepted = duplicates = replayed = 0
+
+        for i, ev in enumerate(events):
+            if offsets is not None and offsets[i] <= applied:
+                replayed += 1
+                continue
+            ts = ev.ts
+            if ts < watermark:
+                late.append(ev)
+                continue
+            accepted += 1
+            if ts > max_ts:
+                max_ts = ts
+                if ts - lateness > watermark:
+                    watermark = ts - lateness
+            entries = by_type.get(ev.type)
+            if entries is None:
+                continue
+            aid = ev.account_id
+            acct = touched.get(aid)
+            if acct is None:
+                acct = accounts.get(aid)
+                if acct is None:
+                    acct = accounts[aid] = AccountState(n_rules)
+                touched[aid] = acct
+            if acct.fold_at <= watermark:
+                self._fold(acct, aid, watermark, fired)
+            h = event_id_hash(ev.event_id)
+            if _seen(acct, h):
+                duplicates += 1
+                continue
+            props = ev.properties
+            rules_state = acct.rules
+            for slot, bit, where in entries:
+                if where is None or where(props):
+                    st = rules_state[slot]
+                    if st is None:
+                        st = rules_state[slot] = self.rules[slot].new_state()
+                    pending = st.pending
+                    if pending and pending[-1][0] == ts and pending[-1][1] == h:
+                        # same event, second role for this trigger (e.g. after and expect)
+                        pending[-1] = (ts, h, pending[-1][2] | bit)
+                    else:
+                        pending.append((ts, h, bit))
+            if ts < acct.fold_at:
+                acct.fold_at = ts + 1
+
+        for acct in touched.values():
+            codec.refresh(acct)
+        new_offset = applied
+        if last_offset is not None:
+            new_offset = max(new_offset, last_offset)
+        elif offsets:
+            new_offset = max(new_offset, max(offsets))
+        result.accepted, result.duplicates, result.replayed = accepted, duplicates, replayed
+        self._finish(partition, store, PartitionRecord(watermark, max_ts, new_offset), touched, fired, result)
+        return result
+
+    def advance_to(self, partition: int, until_us: int, store: Store) -> ChunkResult:
+        """Declare that every event of the partition at or before ``until_us`` has arrived.
+
+        The watermark moves to ``until_us`` + 1 µs (never backwards), so every
+        firing at or before ``until_us`` is emitted — the end of a backtest, or
+        the live runtime's idle advance. Events at or before ``until_us`` that
+        arrive afterwards are late.
+        """
+        record = store.load(partition, ()).record
+        record.watermark = max(record.watermark, until_us + 1)
+        result = ChunkResult()
+        self._finish(partition, store, record, {}, [], result)
+        return result
+
+    # -- internals --------------------------------------------------------------
+
+    def _fold(self, acct: AccountState, aid: str, upto: int, fired: list[tuple[int, str, Fired]]) -> None:
+        out: list[Fired] = []
+        rules = self.rules
+        for slot, st in enumerate(acct.rules):
+            if st is not None:
+                rules[slot].fold(st, upto, out)
+                if out:
+                    fired.extend((slot, aid, f) for f in out)
+                    out = []
+        self.codec.refresh(acct)
+
+    def _finish(self, partition: int, store: Store, record: PartitionRecord, touched: dict[str, AccountState],
+                fired: list[tuple[int, str, Fired]], result: ChunkResult) -> None:
+        """Round trip 2, the wake-ups due by the new watermark, then the one atomic apply."""
+        watermark = record.watermark
+        due = store.load_due(partition, watermark, touched.keys())
+        involved = dict(touched)
+        involved.update(due)
+        for aid, acct in involved.items():
+            # Fold to each wake-up time itself, not to the watermark: the state then
+            # does not depend on where the chunk ended.
+            while acct.wake is not None and acct.wake <= watermark:
+                at = acct.wake
+                self._fold(acct, aid, at, fired)
+                if acct.wake is not None and acct.wake <= at:
+                    raise RuntimeError(f"trigger state did not progress past its wake-up time {at} (a primitive bug)")
+        changes = Changes(record=record, ttl_us=self.state_ttl_us)
+        is_blank = self.codec.is_blank
+        for aid, acct in involved.items():
+            if is_blank(acct):
+                changes.delete.append(aid)
+            else:
+                changes.put[aid] = acct
+            if acct.wake != acct.stored_wake:
+                changes.wakes[aid] = acct.wake
+        rules = self.rules
+        firings = [Firing(rules[slot].name, aid, fired_at, evidence) for slot, aid, (fired_at, evidence) in fired]
+        firings.sort(key=firing_sort_key)
+        changes.firings = firings
+        store.apply(partition, changes)
+        for acct in involved.values():
+            acct.stored_wake = acct.wake
+        result.firings = firings
+        result.watermark = watermark
+
+
+def _seen(acct: AccountState, h: int) -> bool:
+    for st in acct.rules:
+        if st is not None:
+            for p in st.pending:
+                if p[1] == h:
+                    return True
+    return False
+

@@ -1,0 +1,35 @@
+"""The registry of rule primitives: ``kind:`` in the config → the class that implements it.
+
+Adding a primitive is one module implementing :class:`detectors.base.Primitive`
+plus one entry here; the config reader, the engine and the shared contract test
+(``tests/detectors/test_primitive_contract.py``) pick it up from this table.
+
+>>> sorted(PRIMITIVES)
+['absence', 'count', 'habit_silence']
+>>> primitive_class("count").__name__
+'Count'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from detectors.absence import Absence
+from detectors.base import Primitive
+from detectors.count import Count
+from detectors.habit_silence import HabitSilence
+
+__all__ = ["PRIMITIVES", "primitive_class"]
+
+PRIMITIVES: Mapping[str, type[Primitive]] = MappingProxyType(
+    {cls.kind: cls for cls in (Absence, Count, HabitSilence)}
+)
+
+
+def primitive_class(kind: str) -> type[Primitive]:
+    """The class registered for ``kind``; KeyError names the known kinds."""
+    try:
+        return PRIMITIVES[kind]
+    except KeyError:
+        raise KeyError(f"unknown trigger kind {kind!r}; known kinds: {', '.join(sorted(PRIMITIVES))}") from None
