@@ -53,13 +53,16 @@ _EXAMPLES = {
 
 @dataclass(frozen=True, slots=True)
 class SuccessMetric:
-    """The intervention worked if a matching event happens within ``within_us`` of it."""
+    """The intervention worked if an event matching any of ``events`` happens within ``within_us`` of it."""
 
-    event: EventSpec
+    events: tuple[EventSpec, ...]
     within_us: int
 
+    def matches(self, event_type: str, properties: Mapping[str, Any]) -> bool:
+        return any(spec.matches(event_type, properties) for spec in self.events)
+
     def describe(self) -> str:
-        return f"{self.event.describe()} within {format_duration(self.within_us)}"
+        return f"{' or '.join(s.describe() for s in self.events)} within {format_duration(self.within_us)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,14 +91,14 @@ def _plain(value: Any) -> Any:
 
 
 def read_success_metric(node: Node, sets: Mapping[str, frozenset[Any]]) -> SuccessMetric:
-    """``{event: type, where: {...}, within: duration}``."""
+    """``{event: type or [types], where: {...}, within: duration}``; ``where`` applies to every type."""
     spec = node.as_map("{event: payment.succeeded, within: 7d}")
     spec.check_keys(["event", "where", "within"], required=["event", "within"],
                     examples={"event": "payment.succeeded", "within": "7d"})
-    kind = spec.require("event").as_str(pattern=EVENT_TYPE_RE, what="event type", example="payment.succeeded")
-    where = spec.get("where")
-    event = EventSpec(kind, read_predicate(where, sets) if where is not None else None)
-    return SuccessMetric(event, spec.require("within").as_duration())
+    kinds = spec.require("event").as_str_list(pattern=EVENT_TYPE_RE, what="event type", example="payment.succeeded")
+    where_node = spec.get("where")
+    where = read_predicate(where_node, sets) if where_node is not None else None
+    return SuccessMetric(tuple(EventSpec(kind, where) for kind in kinds), spec.require("within").as_duration())
 
 
 def parse_catalogue(node: Node, sets: Mapping[str, frozenset[Any]]) -> dict[str, InterventionSpec]:
