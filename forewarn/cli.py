@@ -23,6 +23,8 @@ COMMAND_MODULES = [
     "forewarn.commands.schema",
     "forewarn.commands.worker",
     "forewarn.commands.demo",
+    "forewarn.commands.dlq",
+    "forewarn.commands.simulate",
 ]
 
 

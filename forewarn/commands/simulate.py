@@ -1,0 +1,161 @@
+"""``forewarn simulate`` and ``forewarn bench simulate``: seeded customers, events and ground truth."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from forewarn.simulate import (
+    DEFAULT_LIFTS,
+    PERSONAS,
+    FileSink,
+    NoiseOptions,
+    Simulation,
+    SimulationConfig,
+    SimulationConfigError,
+    Truth,
+    simulate_to_dir,
+)
+from forewarn.simulate.simulation import DayBatch
+
+__all__ = ["register", "parse_lifts"]
+
+GENERATION_TARGET = 200_000  # events per second to file, from issue 4
+
+
+def parse_lifts(items: list[str]) -> dict[str, float]:
+    """``["payment_failing=0.4", "*=0"]`` over the default lifts.
+
+    >>> parse_lifts(["payment_failing=0.4"])["payment_failing"]
+    0.4
+    """
+    lifts = dict(DEFAULT_LIFTS)
+    for item in items:
+        trigger, sep, value = item.partition("=")
+        try:
+            if not sep or not trigger:
+                raise ValueError
+            lifts[trigger.strip()] = float(value)
+        except ValueError:
+            raise SimulationConfigError(
+                f"--lift {item!r}: write TRIGGER=PROBABILITY, e.g. --lift onboarding_stalled=0.3"
+            ) from None
+    return lifts
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[events]} events · {task.fields[rate]}"), TimeElapsedColumn(),
+                    console=console)
+
+
+def _summary_tables(truth: Truth, seconds: float) -> list[Table]:
+    s = truth.summary
+    noise = s["noise"]
+    events = Table("event type", "events", title=f"events ({noise['lines']:,} lines in {seconds:.1f}s)")
+    for kind, count in s["events_by_type"].items():
+        events.add_row(kind, f"{count:,}")
+    events.add_row("[dim]duplicate lines[/]", f"{noise['duplicate_lines']:,}")
+    events.add_row("[dim]delayed (out of order)[/]", f"{noise['delayed_events']:,}")
+    events.add_row("[dim]malformed lines[/]", f"{noise['malformed_lines']:,}")
+
+    personas = Table("persona", "accounts", "story", title="personas")
+    for name, count in s["personas"].items():
+        personas.add_row(name, f"{count:,}", PERSONAS[name].story)
+
+    outcome = Table("truth", "count", title=f"ground truth (events up to {s['max_occurred_at']})")
+    for trigger, count in s["firings_by_trigger"].items():
+        outcome.add_row(f"expected firings: {trigger}", f"{count:,}")
+    outcome.add_row("churned accounts", f"{s['churned_accounts']:,}")
+    treated = s["treatments"]
+    if treated["applied"]:
+        outcome.add_row("interventions applied", f"{treated['applied']:,}")
+        outcome.add_row("  rescued by the planted effect", f"{treated['rescued']:,}")
+        outcome.add_row("  success (natural success)", f"{treated['success']:,} ({treated['natural_success']:,})")
+    return [events, personas, outcome]
+
+
+def register(app: typer.Typer, bench: typer.Typer) -> None:
+    @app.command("simulate")
+    def simulate(
+        out: Path = typer.Option(..., help="Directory for events.jsonl and truth/ (created if missing)."),
+        accounts: int = typer.Option(1000, help="Number of customer accounts."),
+        days: int = typer.Option(30, help="Number of simulated UTC days."),
+        seed: int = typer.Option(0, help="Random seed; the same seed gives byte-identical output."),
+        start: str = typer.Option("2026-01-01", help="First simulated day, YYYY-MM-DD (UTC)."),
+        duplicates: float = typer.Option(0.005, help="Share of events delivered twice (same event_id)."),
+        out_of_order: float = typer.Option(0.02, help="Share of events delayed by less than the lateness."),
+        malformed: float = typer.Option(0.001, help="Share of output lines that break the event contract."),
+        lateness: int = typer.Option(300, help="Allowed lateness in seconds; no delay reaches it."),
+        lift: list[str] = typer.Option([], help="Planted effect TRIGGER=P (repeatable; '*' = other triggers)."),
+        commands: Path = typer.Option(None, help="JSON Lines intervention commands to feed back (file mode)."),
+        rate: float = typer.Option(0, help="Cap on lines per second (0: as fast as possible)."),
+    ) -> None:
+        """Write seeded usage events (DIR/events.jsonl) and their ground truth (DIR/truth/).
+
+        Intervention commands from --commands change the customers' behaviour from
+        their decided_at on, with the planted --lift per trigger. Output to Kafka is
+        not wired into this command yet: a live driver hands each day's records to
+        any callable taking (key, value) byte pairs — see forewarn.simulate.output —
+        e.g. streams.producer.RecordProducer.produce_many.
+        """
+        config = SimulationConfig(
+            accounts=accounts, days=days, seed=seed, start=start,
+            noise=NoiseOptions(duplicates, out_of_order, malformed, lateness),
+            lifts=parse_lifts(lift),
+        )
+        err = Console(stderr=True)
+        began = time.perf_counter()
+        lines = 0
+        with _progress(err) as progress:
+            task = progress.add_task("simulating days", total=days, events="0", rate="")
+
+            def on_day(batch: DayBatch) -> None:
+                nonlocal lines
+                lines += len(batch.records)
+                elapsed = max(time.perf_counter() - began, 1e-9)
+                progress.update(task, advance=1, events=f"{lines:,}", rate=f"{lines / elapsed:,.0f}/s")
+
+            truth = simulate_to_dir(config, out, commands_path=commands, rate=rate or None, on_day=on_day)
+        seconds = time.perf_counter() - began
+        console = Console()
+        for table in _summary_tables(truth, seconds):
+            console.print(table)
+        console.print(f"wrote {out / 'events.jsonl'} and {out / 'truth'}/")
+
+    @bench.command("simulate")
+    def bench_simulate(
+        accounts: int = typer.Option(2000, help="Number of customer accounts."),
+        days: int = typer.Option(30, help="Number of simulated days."),
+        seed: int = typer.Option(1, help="Random seed."),
+    ) -> None:
+        """Generation speed of the simulator to a file (target ≥ 200k events/s); truth timed apart."""
+        config = SimulationConfig(accounts=accounts, days=days, seed=seed)
+        with tempfile.TemporaryDirectory(prefix="forewarn-bench-sim-") as tmp:
+            path = Path(tmp) / "events.jsonl"
+            began = time.perf_counter()
+            sim = Simulation(config)
+            with FileSink(path) as sink:
+                while not sim.done:
+                    sink(sim.step().records)
+            generated = time.perf_counter() - began
+            size = path.stat().st_size
+            truth = sim.truth()
+            truth.write(Path(tmp) / "truth")
+            total = time.perf_counter() - began
+        lines = sink.lines
+        rate = lines / generated
+        table = Table("accounts × days", "lines", "MB", "generate s", "lines/s", "MB/s", "truth s",
+                      "end-to-end lines/s", "target", "met", title="forewarn bench simulate (to file)")
+        table.add_row(f"{accounts:,} × {days}", f"{lines:,}", f"{size / 1e6:.1f}", f"{generated:.2f}",
+                      f"{rate:,.0f}", f"{size / 1e6 / generated:.1f}", f"{total - generated:.2f}",
+                      f"{lines / total:,.0f}", f"≥ {GENERATION_TARGET:,}/s",
+                      "yes" if rate >= GENERATION_TARGET else "no")
+        Console().print(table)
+        Console().print("[dim]to-Kafka rate: not measured here yet (needs the simulator's Kafka sink).[/]")
