@@ -12,6 +12,7 @@ import faust
 from prometheus_client import CollectorRegistry
 
 from streams.agents.ingest import IngestAgent
+from streams.health import install_worker_health
 from streams.metrics import IngestMetrics
 from streams.settings import Settings
 
@@ -27,7 +28,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         value_serializer="raw",
         key_serializer="raw",
         web_port=settings.worker_web_port,
-        web_host="127.0.0.1",
+        web_host=settings.worker_web_host,
         consumer_max_fetch_size=settings.consumer_max_fetch_size,
         topic_partitions=settings.topics.partitions,
         topic_replication_factor=settings.topics.replication_factor,
@@ -39,6 +40,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     app.forewarn_registry = registry
     metrics = IngestMetrics(registry)
     IngestAgent(app, settings, metrics).install()
+    install_worker_health(app, settings)
 
     @app.page("/metrics")
     async def metrics_page(web, request):

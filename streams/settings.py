@@ -87,6 +87,7 @@ class Settings(BaseSettings):
     topics: Topics = Topics()
     config_path: Path = Path("deploy/config/forewarn.yaml")
     app_id: str = "forewarn"
+    worker_web_host: str = Field(default="127.0.0.1", description="Bind address of /metrics and health; 0.0.0.0 in containers so probes reach it.")
     worker_web_port: int = Field(default=6066, ge=0, le=65535)
     metrics_port: int = Field(default=0, ge=0, le=65535, description="Standalone /metrics port for non-Faust processes; 0 = off.")
     allowed_lateness_s: float = Field(default=300.0, ge=0)

@@ -13,9 +13,12 @@ def run_worker(web_port: int | None = None, loglevel: str = "info") -> None:
     import faust
 
     from streams.app import create_app
+    from streams.health import preflight
 
     overrides = {"worker_web_port": web_port} if web_port is not None else {}
     settings = load_settings(**overrides)
+    # Wrong credentials or certificates end here with one clear line, not a retry loop.
+    preflight(settings)
     app = create_app(settings)
     worker = faust.Worker(app, loglevel=loglevel)
     worker.execute_from_commandline()

@@ -118,15 +118,21 @@ message.max.bytes=16777216
 
 
 def start_kafka(data_dir: Path, port: int | None = None, partitions: int = 4,
-                timeout: float = 90.0, extra_properties: str = "", progress=None) -> KafkaBroker:
-    """Format and start a single-node KRaft broker; returns once a metadata request succeeds."""
+                timeout: float = 90.0, extra_properties: str = "", progress=None,
+                controller_port: int | None = None, format_args: list[str] | None = None) -> KafkaBroker:
+    """Format and start a single-node KRaft broker; returns once a metadata request succeeds.
+
+    ``extra_properties`` is appended to ``server.properties`` (a repeated key wins), and
+    ``format_args`` to the storage format command (e.g. ``--add-scram``); a caller that
+    rewrites ``listeners`` passes ``controller_port`` so it knows the controller's port.
+    """
     java = _java()
     libs = resolve_jars(progress)
     if port is None:
         port = free_port()
     else:
         ensure_port_free(port, "Kafka")
-    controller_port = free_port()
+    controller_port = controller_port or free_port()
     while controller_port == port:
         controller_port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -141,7 +147,7 @@ def start_kafka(data_dir: Path, port: int | None = None, partitions: int = 4,
             progress("formatting Kafka storage")
         fmt = subprocess.run(
             jvm + ["kafka.tools.StorageTool", "format", "--standalone", "-t", str(uuid.uuid4().hex[:22]),
-                   "-c", str(props)],
+                   "-c", str(props), *(format_args or [])],
             capture_output=True, text=True,
         )
         if fmt.returncode != 0:
