@@ -39,6 +39,10 @@ def faust_options(settings: Settings) -> dict[str, Any]:
         "topic_replication_factor": settings.topics.replication_factor,
         "topic_allow_declare": False,
         "store": "memory://",
+        # The batch path keeps state in Redis, not in Faust tables. Without tables or
+        # standbys Faust uses plain round-robin assignment; its own table-aware
+        # assignor left a fourth worker with nothing in a 6-partition group (measured).
+        "table_standby_replicas": 0,
         "web_port": settings.worker_web_port,
         "web_host": "127.0.0.1",
     }

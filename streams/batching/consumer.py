@@ -119,6 +119,12 @@ class BatchConsumer(faust_aiokafka.Consumer):
         if runtime is not None:
             runtime.failure = failure
         self.log.error("%s", failure, exc_info=failure.cause)
+        try:
+            # keep the other partitions' finished work: the failed lane acknowledged
+            # nothing from its failing chunk on, so committing now is safe
+            await asyncio.wait_for(self.commit(), timeout=10.0)
+        except Exception as exc:
+            self.log.warning("commit before stopping failed: %r", exc)
         await self.app.crash(failure)
 
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
@@ -223,7 +229,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
                     metrics.inflight_bytes.set(budget.in_flight)
                     metrics.chunk_records.labels(topic=tp.topic).observe(len(recs))
                     metrics.chunk_bytes.labels(topic=tp.topic).observe(nbytes)
-                    lanes.submit(Chunk(tp, recs, generation, nbytes), agent.handler)
+                    lanes.submit(Chunk(tp, recs, generation, nbytes), agent.handler, agent.name)
                     read_offset[tp] = recs[-1].offset
                     monitor.stream_inbound_time[tp] = monotonic()
                     monitor.tp_read_offsets[tp] = recs[-1].offset

@@ -65,10 +65,10 @@ OnFailure = Callable[[HandlerFailure], Awaitable[None]]
 class PartitionLane:
     """The ordered queue and worker task of one partition."""
 
-    def __init__(self, tp: TP, handler: BatchHandler, lanes: "Lanes"):
+    def __init__(self, tp: TP, handler: BatchHandler, lanes: "Lanes", name: str | None = None):
         self.tp = tp
         self.handler = handler
-        self.name = getattr(handler, "__qualname__", repr(handler))
+        self.name = name or getattr(handler, "__qualname__", repr(handler))
         self.state = LaneState.OPEN
         self._lanes = lanes
         self._queue: deque[Chunk] = deque()
@@ -168,11 +168,11 @@ class Lanes:
             if self.metrics is not None:
                 self.metrics.inflight_bytes.set(self.budget.in_flight)
 
-    def submit(self, chunk: Chunk, handler: BatchHandler) -> bool:
+    def submit(self, chunk: Chunk, handler: BatchHandler, name: str | None = None) -> bool:
         """Queue ``chunk`` on its partition's lane; False (and bytes released) if the lane takes no more."""
         lane = self._lanes.get(chunk.tp)
-        if lane is None or lane.handler is not handler:
-            lane = self._lanes[chunk.tp] = PartitionLane(chunk.tp, handler, self)
+        if lane is None:
+            lane = self._lanes[chunk.tp] = PartitionLane(chunk.tp, handler, self, name)
         if lane.submit(chunk):
             return True
         self.release(chunk)
