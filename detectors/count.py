@@ -4,8 +4,9 @@ Semantics (DESIGN.md, seed trigger ``payment_failing``): the count at a
 counted event at time t is the number of counted events since the last
 ``reset_on`` event whose time is in ``(t - window, t]``. When it reaches
 ``threshold`` the trigger fires with ``fired_at`` = t, then stays silent until
-a ``rearm_on`` event. At one instant, resets and re-arms apply before counted
-events (a failure at the very instant of a success still counts).
+a ``rearm_on`` event. At one instant, every reset and re-arm applies before
+every counted event (a failure at the very instant of a success still counts),
+so a trigger fires at most once per instant: its firing id stays unique.
 
 Only the last ``threshold - 1`` counted times are kept: nothing older can
 matter for the next count, so state stays small whatever the volume.
@@ -107,7 +108,7 @@ class Count(Primitive):
             return
         state.pending = [p for p in pending if p[0] >= upto] if len(due) < len(pending) else []
         if len(due) > 1:
-            due.sort(key=_order)
+            due = _phased(due)
         times = state.times
         keep = self.threshold - 1
         for ts, _h, roles in due:
@@ -163,5 +164,17 @@ class Count(Primitive):
         return text
 
 
-def _order(p: tuple[int, int, int]) -> tuple[int, int, int]:
-    return (p[0], 1 if p[2] & Count.COUNTED and not p[2] & (Count.RESET | Count.REARM) else 0, p[1])
+def _phased(due: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """Event-time order in which, at each instant, every reset and re-arm comes before every counted
+    event — so an instant can re-arm at most once and the trigger fires at most once per instant."""
+    counted_only = Count.COUNTED
+    both = Count.RESET | Count.REARM
+    phased = []
+    for ts, h, roles in due:
+        if roles & both and roles & counted_only:
+            phased.append((ts, 0, h, roles & both))
+            phased.append((ts, 1, h, counted_only))
+        else:
+            phased.append((ts, 0 if roles & both else 1, h, roles))
+    phased.sort()
+    return [(ts, h, roles) for ts, _phase, h, roles in phased]
