@@ -207,6 +207,9 @@ def _scrub(text: str, secrets: list[str]) -> str:
     return text
 
 
+_FINAL_FAILURES = ("authentication", "ssl", "certificate", "handshake")
+
+
 class KafkaProbe:
     """Asks the brokers for metadata with the process's own security settings.
 
@@ -236,15 +239,24 @@ class KafkaProbe:
         where = f"{self.settings.kafka_bootstrap_servers} ({self.settings.kafka_security.protocol})"
         admin = self._client()
         self._errors.clear()
-        try:
-            meta = admin.list_topics(timeout=self.timeout_s)
-        except Exception as exc:  # KafkaException: no broker answered in time
-            admin.poll(0)  # deliver queued error callbacks and log lines
-            reasons = [e.rsplit("]: ", 1)[-1] for e in self._errors
-                       if "FAIL" in e or "error" in e.lower() or "failed" in e.lower()]
-            why = reasons[-1] if reasons else (exc.args[0].str() if exc.args and hasattr(exc.args[0], "str") else str(exc))
-            return Check("kafka", False, _scrub(f"Kafka at {where} did not answer: {why}", _secrets(self.settings)))
-        return Check("kafka", True, f"{len(meta.brokers)} broker(s) at {where}")
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            # Ask in short slices: librdkafka retries a refused login forever, but the
+            # refusal is final, so stop at the first authentication or TLS failure.
+            try:
+                meta = admin.list_topics(timeout=min(1.0, max(0.1, deadline - time.monotonic())))
+                return Check("kafka", True, f"{len(meta.brokers)} broker(s) at {where}")
+            except Exception as exc:  # KafkaException: no broker answered in this slice
+                admin.poll(0)  # deliver queued error callbacks and log lines
+                reasons = [e.rsplit("]: ", 1)[-1] for e in self._errors
+                           if "FAIL" in e or "error" in e.lower() or "failed" in e.lower()]
+                final = any(w in r.lower() for r in reasons for w in _FINAL_FAILURES)
+                if final or time.monotonic() >= deadline:
+                    why = reasons[-1] if reasons else (
+                        exc.args[0].str() if exc.args and hasattr(exc.args[0], "str") else str(exc))
+                    verdict = "refused the connection" if final else "did not answer"
+                    return Check("kafka", False,
+                                 _scrub(f"Kafka at {where} {verdict}: {why}", _secrets(self.settings)))
 
 
 class _RdkafkaLogSink(logging.Logger):
@@ -291,6 +303,8 @@ def preflight(settings: Settings, kafka: bool = True, redis: bool = True, timeou
     The message names the endpoint, the protocol and the reason the server gave,
     and the settings to look at — never the secret itself.
     """
+    hints = {"kafka": "check KAFKA_BOOTSTRAP_SERVERS and FOREWARN_KAFKA_SECURITY__*",
+             "redis": "check REDIS_URL and FOREWARN_REDIS_SSL_*"}
     checks = []
     if kafka:
         checks.append(KafkaProbe(settings, timeout_s)())
@@ -298,8 +312,7 @@ def preflight(settings: Settings, kafka: bool = True, redis: bool = True, timeou
         checks.append(RedisProbe(settings, min(timeout_s, 5.0))())
     failed = [c for c in checks if not c.ok]
     if failed:
-        hint = ("check KAFKA_BOOTSTRAP_SERVERS / FOREWARN_KAFKA_SECURITY__* and REDIS_URL / FOREWARN_REDIS_SSL_*")
-        raise ConnectionCheckFailed("; ".join(c.detail for c in failed) + f" — {hint}")
+        raise ConnectionCheckFailed("; ".join(f"{c.detail} ({hints[c.name]})" for c in failed))
     return checks
 
 
