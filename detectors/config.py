@@ -90,6 +90,7 @@ class TriggerSpec:
     intervention: str
     description: str = ""
     mark: Mark | None = None
+    intervention_mark: Mark | None = None
 
 
 @dataclass(frozen=True)
@@ -169,6 +170,7 @@ def _parse_triggers(node: Node, parsed: Mapping[str, Any]) -> dict[str, TriggerS
             intervention=intervention.as_str(pattern=NAME_RE, what="intervention name", example="onboarding_checkin"),
             description=description.as_str(what="description", example="'Onboarding stalled'") if description else "",
             mark=entry_node.key_mark,
+            intervention_mark=intervention.mark,
         )
     if not triggers:
         raise node.error("no triggers are defined; add at least one trigger (see deploy/config/forewarn.yaml)", at_key=True)
@@ -185,7 +187,7 @@ def _check_responses(parsed: Mapping[str, Any]) -> None:
             close = difflib.get_close_matches(trigger.intervention, list(catalogue), n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
             raise ConfigError(
-                f"{trigger.mark}: triggers.{trigger.name}.intervention: unknown intervention {trigger.intervention!r}; "
+                f"{trigger.intervention_mark}: triggers.{trigger.name}.intervention: unknown intervention {trigger.intervention!r}; "
                 f"{hint}define it under interventions: (known: {known})"
             )
 

@@ -74,6 +74,8 @@ class MemoryStore(Store):
             stored.update(encoded)
         else:
             stored.update(changes.put)
+            for acct in changes.put.values():
+                acct.stored_wake = acct.wake
         for aid in changes.delete:
             stored.pop(aid, None)
         if changes.wakes:

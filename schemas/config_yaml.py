@@ -195,6 +195,8 @@ class Node:
         except ValueError as exc:
             raise self.error(str(exc)) from None
         if us < minimum_us:
+            if minimum_us == 1:
+                raise self.error(f"{self.value!r} is no time at all; use a positive duration, e.g. 1d")
             raise self.error(f"{self.value!r} is too short; use at least {format_duration(minimum_us)}")
         return us
 
@@ -312,7 +314,10 @@ def load_yaml_text(text: str, name: str = "<config>") -> Node:
         raise ConfigError(f"{where}: invalid YAML: {problem}; fix the syntax at this position") from None
     except YAMLError as exc:
         raise ConfigError(f"{name}:1:1: invalid YAML: {' '.join(str(exc).split())[:200]}") from None
-    return Node(data, Mark(name, 1, 1), "")
+    start = Mark(name, 1, 1)
+    if isinstance(data, (CommentedMap, CommentedSeq)):
+        start = _pos((data.lc.line, data.lc.col), start)
+    return Node(data, start, "")
 
 
 def load_yaml(path: str | Path) -> Node:
