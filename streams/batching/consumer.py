@@ -56,6 +56,9 @@ class BatchConsumer(faust_aiokafka.Consumer):
         self._lanes: Lanes | None = None
         self._acked_high: dict[TP, int] = {}
         self._log_end: dict[TP, int] = {}
+        #: partition -> first offset dropped unprocessed while the partition stayed
+        #: ours; its next chunk must start there, or a hole would be applied past
+        self._resume_from: dict[TP, int] = {}
 
     # -- acknowledgement ------------------------------------------------------
 
@@ -144,6 +147,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
             for tp in revoked_tps:
                 self._acked_high.pop(tp, None)
                 self._log_end.pop(tp, None)
+                self._resume_from.pop(tp, None)
         await super().on_partitions_revoked(revoked)
 
     async def on_stop(self) -> None:
@@ -194,10 +198,10 @@ class BatchConsumer(faust_aiokafka.Consumer):
                     if not recs:
                         continue
                     if not self.flow_active or self.app.consumer_generation_id != generation:
-                        self._drop({tp: recs}, "generation_changed")
+                        self._drop({tp: recs}, "generation_changed", resume=True)
                         continue
                     if active is not None and tp not in active and tp not in self._buffered_partitions:
-                        self._drop({tp: recs}, "revoked")
+                        self._drop({tp: recs}, "not_active", resume=True)
                         continue
                     end = self.highwater(tp)
                     monitor.track_tp_end_offset(tp, end)
@@ -207,13 +211,24 @@ class BatchConsumer(faust_aiokafka.Consumer):
                     if agent is None:
                         await self._deliver_per_message(tp, recs, generation)
                         continue
+                    resume_from = self._resume_from.get(tp)
+                    if resume_from is not None:
+                        if recs[0].offset > resume_from:
+                            # records were dropped since the last chunk and no seek
+                            # has rewound the partition: rewind it, never skip ahead
+                            self._drop({tp: recs}, "rewind")
+                            await self.seek(tp, resume_from)
+                            continue
+                        del self._resume_from[tp]
                     r_offset = read_offset[tp]
                     if r_offset is not None and recs[0].offset < r_offset:
                         recs = [r for r in recs if r.offset >= r_offset]
                         if not recs:
                             continue
                     if r_offset and recs[0].offset - r_offset > 1 and self.app.topics.acks_enabled_for(tp.topic):
-                        await self._add_gap(tp, r_offset + 1, recs[0].offset)
+                        # only the missing offsets: Faust's own loop includes the next
+                        # record, which duplicates its ack and stalls one commit
+                        await self._add_gap(tp, r_offset + 1, recs[0].offset - 1)
                     nbytes = chunk_bytes(recs)
                     if not budget.fits(nbytes):
                         waited_from = monotonic()
@@ -222,7 +237,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
                         if (not self.flow_active or self.app.consumer_generation_id != generation
                                 or (active is not None and tp not in active)):
                             budget.release(nbytes)
-                            self._drop({tp: recs}, "revoked")
+                            self._drop({tp: recs}, "not_active", resume=True)
                             continue
                     else:
                         await budget.acquire(nbytes)
@@ -254,12 +269,15 @@ class BatchConsumer(faust_aiokafka.Consumer):
         finally:
             unset_flag(CONSUMER_FETCHING)
 
-    def _drop(self, records: Mapping[Any, list[Any]], reason: str) -> None:
+    def _drop(self, records: Mapping[Any, list[Any]], reason: str, resume: bool = False) -> None:
         runtime = batching_of(self.app)
-        if runtime is None:
-            return
         for tp, recs in records.items():
-            runtime.metrics.dropped.labels(topic=tp.topic, reason=reason).inc(len(recs))
+            if runtime is not None:
+                runtime.metrics.dropped.labels(topic=tp.topic, reason=reason).inc(len(recs))
+            if resume and recs:
+                tp = TP(tp.topic, tp.partition)
+                first = recs[0].offset
+                self._resume_from[tp] = min(first, self._resume_from.get(tp, first))
 
     async def _deliver_per_message(self, tp: TP, records: list[Any], generation: int) -> None:
         """Faust's own per-message path for topics without a batch agent (as in ``_drain_messages``)."""

@@ -39,6 +39,7 @@ PINNED: dict[str, str] = {
     "faust.transport.consumer:Consumer._add_gap": "4df2573ded7c1c2c",
     "faust.transport.consumer:Consumer._wait_next_records": "6218e1969a636b3f",
     "faust.transport.consumer:Consumer.perform_seek": "0e8c130ff4b0afd8",
+    "faust.transport.consumer:Consumer.seek": "b86a9fe05f956b30",
     "faust.transport.consumer:Consumer.commit": "a354437baaa08bf8",
     # extended: revocation clears the bookkeeping of revoked partitions
     "faust.transport.consumer:Consumer.on_partitions_revoked": "d04b7ae72c6fc206",

@@ -1,0 +1,190 @@
+"""Partition lanes: order per partition, overlap across partitions, revocation and failure rules."""
+
+from __future__ import annotations
+
+import asyncio
+
+from prometheus_client import CollectorRegistry
+
+from streams.batching.base import TP, Chunk, PlainRecord
+from streams.batching.budget import InflightBudget
+from streams.batching.lanes import LaneState, Lanes
+from streams.batching.metrics import BatchMetrics
+
+T0, T1 = TP("usage-events", 0), TP("usage-events", 1)
+
+
+def chunk(tp: TP, first: int, n: int, generation: int = 1) -> Chunk:
+    records = [PlainRecord(first + i, b"k", b"v") for i in range(n)]
+    return Chunk(tp, records, generation, nbytes=2 * n)
+
+
+class Harness:
+    def __init__(self, budget: int = 1_000_000):
+        self.acked: list[tuple[int, int, int]] = []
+        self.failures: list = []
+        self.generation = 1
+        self.budget = InflightBudget(budget)
+        self.metrics = BatchMetrics(CollectorRegistry())
+
+        async def on_failure(failure):
+            self.failures.append(failure)
+
+        self.lanes = Lanes(ack=lambda tp, a, b: self.acked.append((tp.partition, a, b)),
+                           generation=lambda: self.generation, budget=self.budget, metrics=self.metrics,
+                           on_failure=on_failure)
+
+    async def submit(self, c: Chunk, handler) -> bool:
+        await self.budget.acquire(c.nbytes)
+        return self.lanes.submit(c, handler, "handler")
+
+    async def settle(self) -> None:
+        while self.lanes.busy():
+            await asyncio.sleep(0.005)
+
+
+def test_chunks_of_one_partition_run_in_order_and_partitions_overlap():
+    seen: list[tuple[int, int]] = []
+    running = {0: 0, 1: 0}
+    overlap = []
+
+    async def handler(tp, records):
+        running[tp.partition] += 1
+        overlap.append(running[0] and running[1])
+        await asyncio.sleep(0.01)
+        seen.append((tp.partition, records[0].offset))
+        running[tp.partition] -= 1
+
+    async def scenario():
+        h = Harness()
+        for first in (0, 10, 20):
+            await h.submit(chunk(T0, first, 10), handler)
+            await h.submit(chunk(T1, first, 10), handler)
+        await h.settle()
+        await h.lanes.stop(timeout=5)
+        return h
+
+    h = asyncio.run(scenario())
+    assert [o for p, o in seen if p == 0] == [0, 10, 20]
+    assert [o for p, o in seen if p == 1] == [0, 10, 20]
+    assert any(overlap), "different partitions' handlers should run concurrently"
+    assert sorted(h.acked) == [(0, 0, 9), (0, 10, 19), (0, 20, 29), (1, 0, 9), (1, 10, 19), (1, 20, 29)]
+    assert h.budget.in_flight == 0
+
+
+def test_revoke_waits_for_the_chunk_in_flight_and_drops_the_queued_ones():
+    release = asyncio.Event
+
+    async def scenario():
+        h = Harness()
+        gate = release()
+        started = release()
+
+        async def slow(tp, records):
+            started.set()
+            await gate.wait()
+
+        await h.submit(chunk(T0, 0, 5), slow)
+        await h.submit(chunk(T0, 5, 5), slow)
+        await started.wait()
+        revoking = asyncio.ensure_future(h.lanes.revoke([T0], timeout=5))
+        await asyncio.sleep(0.01)
+        assert not revoking.done(), "revocation must wait for the handler in flight"
+        gate.set()
+        late = await revoking
+        return h, late
+
+    h, late = asyncio.run(scenario())
+    assert late == []
+    assert h.acked == [(0, 0, 4)], "the in-flight chunk acknowledges; the queued one is dropped"
+    assert h.budget.in_flight == 0
+    assert h.metrics.dropped.labels(topic="usage-events", reason="revoked")._value.get() == 5
+
+
+def test_revoke_timeout_cancels_and_acknowledges_nothing():
+    async def scenario():
+        h = Harness()
+
+        async def stuck(tp, records):
+            await asyncio.sleep(60)
+
+        await h.submit(chunk(T0, 0, 5), stuck)
+        await asyncio.sleep(0.01)
+        late = await h.lanes.revoke([T0], timeout=0.05)
+        await asyncio.sleep(0.01)
+        return h, late
+
+    h, late = asyncio.run(scenario())
+    assert late == [T0]
+    assert h.acked == []
+    assert h.budget.in_flight == 0
+
+
+def test_a_handler_that_finishes_after_the_lane_closed_does_not_acknowledge():
+    async def scenario():
+        h = Harness()
+        gate = asyncio.Event()
+
+        async def handler(tp, records):
+            await gate.wait()
+
+        await h.submit(chunk(T0, 0, 5), handler)
+        await asyncio.sleep(0.01)
+        lane = h.lanes.lane(T0)
+        lane.state = LaneState.CLOSED  # what revoke() leaves behind after its wait
+        gate.set()
+        await asyncio.wait_for(lane.task, 1)
+        return h
+
+    h = asyncio.run(scenario())
+    assert h.acked == []
+    assert h.metrics.dropped.labels(topic="usage-events", reason="late_ack")._value.get() == 5
+
+
+def test_a_chunk_from_an_older_generation_is_not_acknowledged():
+    async def scenario():
+        h = Harness()
+        gate = asyncio.Event()
+
+        async def handler(tp, records):
+            await gate.wait()
+
+        await h.submit(chunk(T0, 0, 5, generation=1), handler)
+        await asyncio.sleep(0.01)
+        h.generation = 2  # a rebalance happened while the handler ran
+        gate.set()
+        await h.lanes.stop(timeout=1)
+        return h
+
+    assert asyncio.run(scenario()).acked == []
+
+
+def test_a_failing_handler_stops_its_partition_and_acknowledges_nothing_from_there_on():
+    calls: list[int] = []
+
+    async def handler(tp, records):
+        calls.append(records[0].offset)
+        if records[0].offset == 10:
+            raise ValueError("bad record")
+        await asyncio.sleep(0)
+
+    async def scenario():
+        h = Harness()
+        await h.submit(chunk(T0, 0, 10), handler)
+        await asyncio.sleep(0.01)
+        await h.submit(chunk(T0, 10, 10), handler)
+        await h.submit(chunk(T0, 20, 10), handler)
+        await asyncio.sleep(0.05)
+        accepted = await h.submit(chunk(T0, 30, 10), handler)
+        return h, accepted
+
+    h, accepted = asyncio.run(scenario())
+    assert calls == [0, 10]
+    assert h.acked == [(0, 0, 9)]
+    assert not accepted
+    assert h.lanes.lane(T0).state is LaneState.FAILED
+    assert len(h.failures) == 1
+    failure = h.failures[0]
+    assert (failure.tp, failure.first_offset, failure.last_offset) == (T0, 10, 19)
+    assert "usage-events[0] offsets 10..19" in str(failure) and "ValueError: bad record" in str(failure)
+    assert h.budget.in_flight == 0
