@@ -9,13 +9,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from schemas.command import InterventionCommand
+from schemas.decision import Decision
 from schemas.event import UsageEvent
+from schemas.receipt import Receipt
 
 __all__ = ["CONTRACTS", "exported_schemas", "write_schemas"]
 
 #: file stem -> pydantic model; other contracts (commands, receipts) join this table.
 CONTRACTS = {
     "usage-event": UsageEvent,
+    "intervention-decision": Decision,
+    "intervention-command": InterventionCommand,
+    "intervention-receipt": Receipt,
 }
 
 
