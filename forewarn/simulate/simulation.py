@@ -177,9 +177,15 @@ class Simulation:
                                                cmd.command_id, cmd.trigger, rng)
         rescued_at = None
         if rng.random() < lift:
-            at = applied + rng.randint(3600, int(0.6 * metric.window_us // US_PER_SECOND)) * US_PER_SECOND
-            if account.rescue(metric.wanted, at, rng):
-                rescued_at = at
+            # A rescued customer answers well inside the success window, and before a cancellation
+            # that was coming: an outreach that reaches someone still subscribed can keep them.
+            span_s = int(0.6 * metric.window_us // US_PER_SECOND)
+            if account.churn_at is not None:
+                span_s = min(span_s, (account.churn_at - applied) // US_PER_SECOND - 1)
+            if span_s >= 1:
+                at = applied + rng.randint(min(3600, span_s), span_s) * US_PER_SECOND
+                if account.rescue(metric.wanted, at, rng):
+                    rescued_at = at
         self.treatments.append(Treatment(cmd.command_id, cmd.account_id, cmd.trigger, cmd.intervention,
                                          cmd.decided_at, applied, metric.wanted, window_end, lift, rescued_at,
                                          natural, ticket))
