@@ -8,7 +8,7 @@ is the independent statement of the seed triggers the truth is computed with.
 
 from forewarn.simulate.config import ANY_TRIGGER, DEFAULT_LIFTS, NoiseOptions, SimulationConfig
 from forewarn.simulate.errors import CommandError, SimulationConfigError, SimulationError
-from forewarn.simulate.feedback import InterventionCommand, parse_command, read_commands
+from forewarn.simulate.feedback import Outreach, parse_command, read_commands
 from forewarn.simulate.output import EventSink, FileSink, Pacer, run_simulation, simulate_to_dir
 from forewarn.simulate.personas import PERSONAS, PLANS
 from forewarn.simulate.reference import SEED_TRIGGERS, account_firings, reference_firings
@@ -23,7 +23,7 @@ __all__ = [
     "CommandError",
     "SimulationConfigError",
     "SimulationError",
-    "InterventionCommand",
+    "Outreach",
     "parse_command",
     "read_commands",
     "EventSink",

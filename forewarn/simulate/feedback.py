@@ -3,8 +3,9 @@
 The simulator reads only what any command carries — ``command_id``,
 ``account_id``, ``trigger``, ``intervention`` and ``decided_at`` (RFC 3339, or
 epoch microseconds) — and ignores every other field, so the full command
-contract can grow without breaking it. Commands come from a live driver
-(``Simulation.feed``) or a JSON Lines file (``read_commands``).
+contract (``schemas.command.InterventionCommand``, also accepted as is) can
+grow without breaking it. Commands come from a live driver (``Simulation.feed``)
+or a JSON Lines file (``read_commands``).
 
 >>> cmd = parse_command({"command_id": "c1", "account_id": "acct-1", "trigger": "payment_failing",
 ...                      "intervention": "payment_outreach", "decided_at": "2026-01-05T00:00:00Z",
@@ -27,16 +28,21 @@ from typing import Any
 import orjson
 
 from forewarn.simulate.errors import CommandError
+from schemas.command import InterventionCommand
 from schemas.timefmt import parse_rfc3339
 
-__all__ = ["InterventionCommand", "parse_command", "read_commands"]
+__all__ = ["Outreach", "parse_command", "read_commands"]
 
 _REQUIRED = ("command_id", "account_id", "trigger", "intervention", "decided_at")
 
 
 @dataclass(frozen=True, slots=True)
-class InterventionCommand:
-    """The part of an intervention command the simulated customer reacts to."""
+class Outreach:
+    """The part of an intervention command the simulated customer reacts to.
+
+    >>> Outreach("c1", "acct-1", "payment_failing", "payment_outreach", 0).trigger
+    'payment_failing'
+    """
 
     command_id: str
     account_id: str
@@ -45,10 +51,12 @@ class InterventionCommand:
     decided_at: int
 
 
-def parse_command(obj: Mapping[str, Any] | InterventionCommand) -> InterventionCommand:
+def parse_command(obj: Mapping[str, Any] | Outreach | InterventionCommand) -> Outreach:
     """Check and convert one command; raises ``CommandError`` naming the command and the problem."""
-    if isinstance(obj, InterventionCommand):
+    if isinstance(obj, Outreach):
         return obj
+    if isinstance(obj, InterventionCommand):
+        return Outreach(obj.command_id, obj.account_id, obj.trigger, obj.intervention, obj.decided_at_us)
     if not isinstance(obj, Mapping):
         raise CommandError(f"a command is a JSON object, not {type(obj).__name__}")
     name = obj.get("command_id", "<no command_id>")
@@ -66,10 +74,10 @@ def parse_command(obj: Mapping[str, Any] | InterventionCommand) -> InterventionC
             decided = parse_rfc3339(decided)
         except ValueError as exc:
             raise CommandError(f"command {name}: decided_at {obj['decided_at']!r}: {exc}") from None
-    return InterventionCommand(obj["command_id"], obj["account_id"], obj["trigger"], obj["intervention"], decided)
+    return Outreach(obj["command_id"], obj["account_id"], obj["trigger"], obj["intervention"], decided)
 
 
-def read_commands(path: Path) -> Iterator[InterventionCommand]:
+def read_commands(path: Path) -> Iterator[Outreach]:
     """Commands from a JSON Lines file; a bad line raises ``CommandError`` with its line number."""
     try:
         fh = path.open("rb")

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from forewarn.simulate.config import SimulationConfig
-from forewarn.simulate.feedback import InterventionCommand, read_commands
+from forewarn.simulate.feedback import Outreach, read_commands
 from forewarn.simulate.simulation import DayBatch, Simulation
 from forewarn.simulate.truth import Truth
 
@@ -93,7 +93,7 @@ class Pacer:
 def run_simulation(
     sim: Simulation,
     sink: EventSink,
-    commands: Iterable[InterventionCommand | dict] | None = None,
+    commands: Iterable[Outreach | dict] | None = None,
     rate: float | None = None,
     on_day: Callable[[DayBatch], None] | None = None,
 ) -> Truth:

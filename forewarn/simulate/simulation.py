@@ -5,7 +5,7 @@ A driver, live or file-based, repeats::
     batch = sim.step()            # day N's records, in arrival order, noise included
     deliver(batch.records)        # to a file, or produce them to Kafka
     ...                           # live: wait until the pipeline's watermark passes batch.end_us
-    sim.feed(commands)            # interventions decided so far, as dicts or InterventionCommand
+    sim.feed(commands)            # interventions decided so far, as dicts or Outreach
     # and step() again for day N + 1, until sim.done
 
 Commands may arrive late or early: one decided at ``decided_at`` takes effect
@@ -42,7 +42,7 @@ from forewarn.simulate.account import SimAccount, World
 from forewarn.simulate.config import SimulationConfig
 from forewarn.simulate.delivery import DeliveryNoise
 from forewarn.simulate.errors import SimulationError
-from forewarn.simulate.feedback import InterventionCommand, parse_command
+from forewarn.simulate.feedback import Outreach, parse_command
 from forewarn.simulate.outcomes import success_metric
 from forewarn.simulate.personas import PERSONAS
 from forewarn.simulate.population import allocate_personas, draw_plan
@@ -113,7 +113,7 @@ class Simulation:
         self.delivery = DeliveryNoise(config.noise, config.seed, self.calendar, self.world.codes.features)
         self.next_day = 0
         self.treatments: list[Treatment] = []
-        self._queue: list[tuple[int, int, InterventionCommand]] = []
+        self._queue: list[tuple[int, int, Outreach]] = []
         self._arrivals = 0
         self._command_ids: set[str] = set()
         self.fed = {"accepted": 0, "duplicates": 0, "unknown_accounts": 0}
@@ -125,7 +125,7 @@ class Simulation:
     def account(self, account_id: str) -> SimAccount:
         return self._by_id[account_id]
 
-    def feed(self, commands: Iterable[Mapping[str, Any] | InterventionCommand]) -> FeedReport:
+    def feed(self, commands: Iterable[Mapping[str, Any] | Outreach]) -> FeedReport:
         """Queue intervention commands; repeats (same ``command_id``) and unknown accounts are counted, not applied.
 
         Raises ``CommandError`` for a command that lacks a required field.
@@ -164,7 +164,7 @@ class Simulation:
         self.next_day += 1
         return DayBatch(day, start, end, records)
 
-    def _apply(self, cmd: InterventionCommand, cursor: int) -> None:
+    def _apply(self, cmd: Outreach, cursor: int) -> None:
         account = self._by_id[cmd.account_id]
         metric = success_metric(cmd.trigger)
         lift = self.config.lift_for(cmd.trigger) * PERSONAS[account.plan.persona].responsiveness

@@ -148,3 +148,18 @@ def test_treatment_truth_names_window_and_outcome():
     assert row["success"] is True
     assert row["lift"] == 1.0 * {"quiet_churns": 0.5, "slow_decline": 0.5}.get(
         sim.account("acct-00007").plan.persona, 1.0)
+
+
+def test_the_command_contract_model_is_fed_as_is():
+    from schemas.command import InterventionCommand, command_id
+
+    cmd = InterventionCommand(
+        command_id=command_id("f" * 32), firing_id="f" * 32, account_id="acct-00002",
+        trigger="onboarding_stalled", intervention="onboarding_checkin", channel="email",
+        payload={"content": {"subject": "Getting started"}, "evidence": {}},
+        decided_at="2026-01-03T00:00:00Z", expires_at="2026-01-05T00:00:00Z")
+    sim = Simulation(_config())
+    assert sim.feed([cmd]).accepted == 1
+    sim.step(), sim.step(), sim.step()
+    assert [(t.command_id, t.decided_at) for t in sim.treatments] == [
+        (cmd.command_id, parse_rfc3339("2026-01-03T00:00:00Z"))]
