@@ -1,16 +1,20 @@
 """The decision log as the measurement reads it: one record per firing the policy decided on.
 
-The policy logs every decision, treated or not; the holdout's control arm is
-what makes an uplift measurable. The measurement needs only who, which
-trigger, which intervention, which arm and when, so it reads those fields
-and ignores the rest: the decision contract can grow without breaking the
-report.
+The policy logs every decision, treated or not (``schemas.decision.Decision``
+on ``intervention-decisions``); the holdout's control arm is what makes an
+uplift measurable. The measurement needs only who, which trigger, which
+intervention, which arm, when, and the command sent (to join receipts), so it
+reads those fields and ignores the rest: the decision contract can grow
+without breaking the report.
 
 >>> d = decision_from_json({"firing_id": "f1", "account_id": "acct-1", "trigger": "payment_failing",
 ...                         "intervention": "payment_outreach", "arm": "control",
-...                         "decided_at": "2026-01-05T00:00:00Z", "reason": "holdout"})
+...                         "decided_at": "2026-01-05T00:00:00Z", "experiment": "exp-1"})
 >>> d.arm, d.decided_at, d.measured
 ('control', 1767571200000000, True)
+>>> decision_from_json({"firing_id": "f2", "account_id": "acct-1", "trigger": "t", "intervention": None,
+...                     "arm": "suppressed", "reason": "no_intervention", "decided_at": 0}).arm
+'suppressed'
 >>> decision_from_json({"firing_id": "f1", "arm": "maybe"})
 Traceback (most recent call last):
 ...
@@ -21,13 +25,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from interventions.measurement.errors import HistoryError
-from schemas.timefmt import parse_rfc3339
+from schemas.timefmt import from_datetime, parse_rfc3339
 
 __all__ = ["ARMS", "MEASURED_ARMS", "DecisionRecord", "decision_from_json", "read_decisions"]
 
@@ -41,7 +46,11 @@ _FIELDS = ("firing_id", "account_id", "trigger", "intervention", "arm", "decided
 
 @dataclass(frozen=True, slots=True)
 class DecisionRecord:
-    """One policy decision: the firing it answers, the intervention chosen, the arm, and event time ``decided_at`` (µs)."""
+    """One policy decision: the firing it answers, the intervention chosen, the arm, and event time ``decided_at`` (µs).
+
+    ``intervention`` is empty only for a firing suppressed for having none;
+    ``command_id`` is set for treated decisions whose log carries it.
+    """
 
     firing_id: str
     account_id: str
@@ -49,6 +58,7 @@ class DecisionRecord:
     intervention: str
     arm: str
     decided_at: int
+    command_id: str | None = None
 
     @property
     def measured(self) -> bool:
@@ -70,12 +80,14 @@ def decision_from_json(obj: Mapping[str, Any] | Any) -> DecisionRecord:
         return obj
     name = _field(obj, "firing_id") or "<no firing_id>"
     values = {k: _field(obj, k) for k in _FIELDS}
+    if values["intervention"] is None and values["arm"] == "suppressed":
+        values["intervention"] = ""  # suppressed for having no intervention: nothing to measure anyway
     problems = []
     missing = [k for k, v in values.items() if v is None]
     if missing:
         problems.append(f"missing {', '.join(missing)}")
     for k in _FIELDS[:5]:
-        if values[k] is not None and (not isinstance(values[k], str) or not values[k]):
+        if values[k] is not None and (not isinstance(values[k], str) or not (values[k] or k == "intervention")):
             problems.append(f"{k} must be a non-empty string, got {values[k]!r}")
     arm = values["arm"]
     if isinstance(arm, str) and arm and arm not in ARMS:
@@ -86,12 +98,18 @@ def decision_from_json(obj: Mapping[str, Any] | Any) -> DecisionRecord:
             decided = parse_rfc3339(decided)
         except ValueError as exc:
             problems.append(f"decided_at: {exc}")
+    elif isinstance(decided, datetime):
+        try:
+            decided = from_datetime(decided)
+        except ValueError as exc:
+            problems.append(f"decided_at: {exc}")
     elif decided is not None and (isinstance(decided, bool) or not isinstance(decided, int)):
         problems.append("decided_at must be RFC 3339 text or epoch microseconds")
     if problems:
         raise HistoryError(f"decision {name}: {'; '.join(problems)}")
+    command = _field(obj, "command_id")
     return DecisionRecord(values["firing_id"], values["account_id"], values["trigger"], values["intervention"],
-                          arm, decided)
+                          arm, decided, command if isinstance(command, str) and command else None)
 
 
 def read_decisions(path: Path) -> Iterator[DecisionRecord]:

@@ -38,6 +38,7 @@ from typing import Any
 from interventions.measurement.costs import CostModel
 from interventions.measurement.decisions import ARMS, DecisionRecord
 from interventions.measurement.history import EventFileStats
+from interventions.measurement.receipts import DELIVERY_STATUSES, ReceiptBook
 from interventions.measurement.outcomes import Outcome, OutcomeCounts, OutcomeTracker, settle
 from interventions.measurement.retention import RetentionByArm, retention_by_arm, retention_subjects
 from interventions.measurement.roi import DAYS_PER_MONTH, Roi, RoiInputs, compute_roi
@@ -70,6 +71,7 @@ class TriggerImpact:
     decisions: Mapping[str, int]
     open_windows: int
     comparison: RateComparison
+    delivery: Mapping[str, int] | None = None
 
     def to_json(self) -> dict:
         c = self.comparison
@@ -85,6 +87,7 @@ class TriggerImpact:
             "control": arm(c.control_successes, c.control_trials, c.control_rate, c.control_interval),
             "uplift": c.uplift, "uplift_interval": None if c.interval is None else c.interval.to_json(),
             "reason": c.reason,
+            "delivery": None if self.delivery is None else dict(self.delivery),
         }
 
 
@@ -161,7 +164,7 @@ class ImpactReport:
 
 def _comparisons(decisions: Sequence[DecisionRecord], outcomes: Sequence[Outcome],
                  interventions: Mapping[str, str], metrics: Mapping[str, SuccessMetric],
-                 minimum_per_arm: int) -> list[TriggerImpact]:
+                 minimum_per_arm: int, receipts: ReceiptBook | None) -> list[TriggerImpact]:
     by_arm: dict[str, Counter] = defaultdict(Counter)
     for d in decisions:
         by_arm[d.trigger][d.arm] += 1
@@ -174,6 +177,11 @@ def _comparisons(decisions: Sequence[DecisionRecord], outcomes: Sequence[Outcome
         else:
             closed[t][(arm, "n")] += 1
             closed[t][(arm, "x")] += o.success
+    delivery: dict[str, Counter] = defaultdict(Counter)
+    if receipts is not None:
+        for d in decisions:
+            if d.arm == "treated":
+                delivery[d.trigger][receipts.status(d.command_id)] += 1
     out = []
     for trigger in sorted(by_arm):
         c = closed[trigger]
@@ -183,6 +191,7 @@ def _comparisons(decisions: Sequence[DecisionRecord], outcomes: Sequence[Outcome
             {arm: by_arm[trigger][arm] for arm in ARMS}, opened[trigger],
             compare_rates(c[("treated", "x")], c[("treated", "n")], c[("control", "x")], c[("control", "n")],
                           minimum_per_arm),
+            None if receipts is None else {s: delivery[trigger][s] for s in DELIVERY_STATUSES},
         ))
     return out
 
@@ -231,13 +240,15 @@ def _monthly_revenue(costs: CostModel, accounts: Iterable[tuple[str, int]],
 def build_report(decisions: Iterable[DecisionRecord], events: Iterable[Event],
                  metrics: Mapping[str, SuccessMetric], channels: Mapping[str, str], *,
                  interventions: Mapping[str, str] | None = None, costs: CostModel | None = None,
+                 receipts: ReceiptBook | None = None,
                  since: int | None = None, until: int | None = None, event_stats: EventFileStats | None = None,
                  minimum_per_arm: int = 30, horizon_days: float = 90.0, minimum_at_risk: int = 10) -> ImpactReport:
     """Compute the report (see the module docstring).
 
     ``metrics``: trigger → success metric; ``channels``: intervention → channel;
     ``interventions``: trigger → intervention name (for display; taken from
-    the decisions when absent). ``events`` is read once. Without ``since`` /
+    the decisions when absent). ``receipts`` adds how many treated decisions'
+    commands were delivered. ``events`` is read once. Without ``since`` /
     ``until`` the window is the span of the valid events.
     """
     all_decisions = sorted(decisions, key=lambda d: (d.decided_at, d.firing_id))
@@ -285,7 +296,8 @@ def build_report(decisions: Iterable[DecisionRecord], events: Iterable[Event],
     counts = tracker.counts
     names = dict(interventions or {})
     for d in window:
-        names.setdefault(d.trigger, d.intervention)
+        if d.intervention:
+            names.setdefault(d.trigger, d.intervention)
 
     subjects, excluded = retention_subjects(window, cancellations, until)
     retention = retention_by_arm(subjects, horizon_days, minimum_at_risk)
@@ -330,7 +342,7 @@ def build_report(decisions: Iterable[DecisionRecord], events: Iterable[Event],
         events=stats,
         decisions_by_arm={arm: sum(1 for d in window if d.arm == arm) for arm in ARMS},
         outcome_counts=counts,
-        triggers=_comparisons(window, outcomes, names, metrics, minimum_per_arm),
+        triggers=_comparisons(window, outcomes, names, metrics, minimum_per_arm, receipts),
         weeks=ledger.weeks(since, until),
         resolution=_resolution(ledger, since, until),
         retention=retention, retention_by_trigger=by_trigger, retention_excluded=excluded,

@@ -148,6 +148,7 @@ def test_kaplan_meier_when_everyone_churns():
     assert km.survival[-1] == 0.0 and km.variance[-1] == 0.0
 
 
+@pytest.mark.filterwarnings("ignore:The confidence interval is undefined")
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.tuples(st.integers(1, 60), st.booleans()), min_size=2, max_size=80))
 def test_kaplan_meier_matches_scipy(subjects):
