@@ -12,11 +12,14 @@ import pytest
 
 from forewarn.devinfra.workers import WorkerProcess
 from schemas.event import EventError, parse_event
+from schemas.timefmt import US_PER_SECOND, format_rfc3339, parse_rfc3339
 from streams.producer import RecordProducer, account_key
 from streams.readback import read_topic
 from streams.topics import ensure_topics
 
 pytestmark = pytest.mark.integration
+
+T0 = parse_rfc3339("2026-01-05T00:00:00Z")
 
 MALFORMED = [
     b'{"event_id":"m1","account_id":"a1","type":"session.started"',
@@ -31,8 +34,9 @@ MALFORMED = [
 
 
 def _valid(i: int) -> bytes:
+    """Valid events in event-time order (one a second), so none is late."""
     return orjson.dumps({"event_id": f"v{i}", "account_id": f"acct-{i % 37}", "type": "session.started",
-                         "occurred_at": f"2026-01-0{1 + i % 9}T10:{i % 60:02d}:00Z"})
+                         "occurred_at": format_rfc3339(T0 + i * US_PER_SECOND)})
 
 
 def _run_worker(settings, worker_env, tmp_path, expected_total: int) -> dict[str, float]:

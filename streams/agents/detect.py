@@ -1,0 +1,224 @@
+"""The detect worker: one partition's chunk → parse → engine → Redis (one script) → Kafka.
+
+Thin by design: the engine (``detectors.Engine``) decides; this module moves
+bytes. Per chunk, on a worker thread (the engine is CPU work and the Redis
+client is blocking):
+
+1. publish whatever a previous owner left in the partition's outbox;
+2. parse every record; the engine loads (2 round trips), computes in memory
+   and hands over its changes;
+3. one Lua script stores the changes, the applied offset and the outbox
+   (dead letters for malformed and late events, firings) together;
+4. the outbox is published with an idempotent producer and trimmed once acked.
+
+A redelivered chunk finds its offsets applied and changes nothing; its outbox
+entries were already written with the state that produced them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from confluent_kafka import Producer
+
+from detectors.engine import ChunkResult, Engine
+from detectors.state import AccountState
+from detectors.store import Changes, Loaded, Store
+from schemas.event import Event, EventError, parse_event
+from schemas.timefmt import US_PER_SECOND
+from streams.agents.detect_metrics import DetectMetrics
+from streams.agents.ingest import dlq_headers
+from streams.errors import KafkaUnavailable
+from streams.outbox import OutboxRecord
+from streams.settings import Settings
+from streams.stores.detector_redis import RedisDetectorStore, firing_record
+
+__all__ = ["DetectRuntime"]
+
+log = logging.getLogger("forewarn.detect")
+
+
+class _Staged(Store):
+    """Passes reads through and keeps the engine's one write, so the runtime can add its outbox to it."""
+
+    def __init__(self, store: RedisDetectorStore, metrics: DetectMetrics):
+        self.store = store
+        self.metrics = metrics
+        self.changes: Changes | None = None
+        self.applied_before = -1
+
+    def load(self, partition: int, account_ids) -> Loaded:
+        start = time.perf_counter()
+        loaded = self.store.load(partition, account_ids)
+        self.metrics.redis_seconds.labels(op="load").observe(time.perf_counter() - start)
+        self.applied_before = loaded.record.applied_offset
+        return loaded
+
+    def load_due(self, partition: int, upto: int, skip) -> dict[str, AccountState]:
+        start = time.perf_counter()
+        due = self.store.load_due(partition, upto, skip)
+        self.metrics.redis_seconds.labels(op="load_due").observe(time.perf_counter() - start)
+        return due
+
+    def apply(self, partition: int, changes: Changes) -> None:
+        self.changes = changes
+
+
+class DetectRuntime:
+    """Runs the engine for the partitions this worker owns; every method is for one partition at a time."""
+
+    def __init__(self, settings: Settings, engine: Engine, store: RedisDetectorStore, metrics: DetectMetrics,
+                 producer: Producer | None = None):
+        self.settings = settings
+        self.engine = engine
+        self.store = store
+        self.metrics = metrics
+        self.topics = {"firings": settings.topics.trigger_firings, "dlq": settings.topics.usage_events_dlq}
+        self.source = settings.topics.usage_events
+        self.producer = producer or Producer(settings.confluent_config(**{
+            "enable.idempotence": True, "acks": "all", "linger.ms": 5, "compression.type": "lz4",
+            "log_level": 3,
+        }))
+        self._locks: dict[int, threading.Lock] = {}
+        self._outbox_checked: set[int] = set()
+        #: partition -> (wall-clock seconds, watermark µs) when it last saw an event or was assigned
+        self.progress: dict[int, tuple[float, int]] = {}
+
+    def lock(self, partition: int) -> threading.Lock:
+        return self._locks.setdefault(partition, threading.Lock())
+
+    # -- partition lifecycle ------------------------------------------------------------
+
+    def assigned(self, partition: int) -> None:
+        self._outbox_checked.discard(partition)
+        self.progress.pop(partition, None)
+
+    def revoked(self, partition: int) -> None:
+        self._outbox_checked.discard(partition)
+        self.progress.pop(partition, None)
+
+    # -- the chunk handler ----------------------------------------------------------------
+
+    def handle_chunk(self, partition: int, records: Sequence[Any]) -> ChunkResult:
+        """Process one chunk of ``usage-events`` records of ``partition`` (blocking; call on a thread)."""
+        start = time.perf_counter()
+        with self.lock(partition):
+            self._drain_outbox(partition)
+            events: list[Event] = []
+            offsets: list[int] = []
+            source_of: dict[int, Any] = {}
+            invalid: list[tuple[Any, EventError]] = []
+            for rec in records:
+                parsed = parse_event(rec.value)
+                if isinstance(parsed, EventError):
+                    invalid.append((rec, parsed))
+                else:
+                    events.append(parsed)
+                    offsets.append(rec.offset)
+                    source_of[id(parsed)] = rec
+            staged = _Staged(self.store, self.metrics)
+            result = self.engine.process_chunk(partition, events, staged, offsets=offsets,
+                                               last_offset=records[-1].offset)
+            before = staged.applied_before
+            outbox: list[OutboxRecord] = []
+            ingest = self.metrics.ingest
+            fresh = sum(1 for r in records if r.offset > before)
+            for rec, err in invalid:
+                if rec.offset > before:
+                    outbox.append(self._dead_letter(partition, rec, err.reason, err.detail))
+                    ingest.invalid.labels(reason=err.reason).inc()
+            for ev in result.late:
+                rec = source_of[id(ev)]
+                outbox.append(self._dead_letter(partition, rec, "late",
+                                                "occurred_at is below the partition's watermark"))
+                ingest.invalid.labels(reason="late").inc()
+            outbox += [firing_record(f) for f in result.firings]
+            self._apply(partition, staged.changes, outbox)
+            ingest.consumed.inc(fresh)
+            ingest.valid.inc(result.accepted)
+            self.metrics.duplicates.inc(result.duplicates)
+            self.metrics.replayed.inc(len(records) - fresh)
+            self._publish_outbox(partition)
+            self.progress[partition] = (time.time(), result.watermark)
+            self.metrics.watermark_delay.labels(partition=str(partition)).set(
+                time.time() - result.watermark / US_PER_SECOND)
+        self.metrics.chunk_events.observe(len(records))
+        self.metrics.chunk_seconds.observe(time.perf_counter() - start)
+        return result
+
+    def advance_idle(self, partition: int, now: float | None = None) -> ChunkResult | None:
+        """Advance an idle partition's watermark by the wall-clock time since its last event.
+
+        Returns None when the partition is not idle long enough (or the idle advance is off).
+        """
+        idle_after = self.settings.idle_advance_after_s
+        if idle_after is None:
+            return None
+        now = time.time() if now is None else now
+        with self.lock(partition):
+            self._drain_outbox(partition)
+            if partition not in self.progress:
+                self.progress[partition] = (now, self.store.record(partition).watermark)
+                return None
+            wall, watermark = self.progress[partition]
+            if now - wall < idle_after or watermark <= -(1 << 61):
+                return None
+            target = watermark + int((now - wall) * US_PER_SECOND)
+            staged = _Staged(self.store, self.metrics)
+            result = self.engine.advance_to(partition, target - 1, staged)
+            self._apply(partition, staged.changes, [firing_record(f) for f in result.firings])
+            self._publish_outbox(partition)
+            self.metrics.watermark_delay.labels(partition=str(partition)).set(now - result.watermark / US_PER_SECOND)
+            return result
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _dead_letter(self, partition: int, rec: Any, reason: str, detail: str) -> OutboxRecord:
+        headers = dlq_headers(reason, detail, self.source, partition, rec.offset)
+        return OutboxRecord("dlq", rec.key, rec.value if rec.value is not None else b"", tuple(headers))
+
+    def _apply(self, partition: int, changes: Changes | None, outbox: list[OutboxRecord]) -> None:
+        if changes is None:
+            raise RuntimeError("the engine returned without writing its changes")
+        start = time.perf_counter()
+        try:
+            self.store.apply(partition, changes, outbox)
+        except Exception:
+            self.metrics.redis_errors.inc()
+            raise
+        self.metrics.redis_seconds.labels(op="apply").observe(time.perf_counter() - start)
+
+    def _drain_outbox(self, partition: int) -> None:
+        if partition not in self._outbox_checked:
+            self._publish_outbox(partition)
+            self._outbox_checked.add(partition)
+
+    def _publish_outbox(self, partition: int) -> None:
+        entries = self.store.outbox(partition)
+        if not entries:
+            return
+        failures: list[str] = []
+
+        def delivered(err, _msg) -> None:
+            if err is not None:
+                failures.append(err.str())
+
+        for rec in entries:
+            self.producer.produce(self.topics[rec.role], rec.value, rec.key, headers=list(rec.headers),
+                                  on_delivery=delivered)
+        remaining = self.producer.flush(60)
+        if remaining or failures:
+            raise KafkaUnavailable(f"publishing the outbox of partition {partition} failed "
+                                   f"({remaining} unacknowledged; {failures[:1]}); it stays in Redis for a retry")
+        self.store.confirm_published(partition, len(entries))
+        for rec in entries:
+            self.metrics.outbox_published.labels(role=rec.role).inc()
+            if rec.role == "firings":
+                self.metrics.firings.labels(trigger=orjson.loads(rec.value)["trigger"]).inc()
+            else:
+                self.metrics.ingest.dead_lettered.labels(topic=self.topics["dlq"]).inc()
