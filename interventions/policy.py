@@ -81,13 +81,14 @@ and an embedded run calls :meth:`PolicyEngine.flush` at the end of its input.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from interventions.config import PolicyConfig
 from interventions.holdout import in_holdout
-from interventions.state import AccountPolicyState, Allocation, HeldFiring
+from interventions.state import AccountPolicyState, Allocation, HeldFiring, PartitionPolicyState
 from interventions.store import PolicyStore
 from interventions.template import render
 from schemas.catalogue import InterventionSpec
@@ -154,6 +155,12 @@ class PolicyEngine:
 
     def _run(self, partition: int, firings: Sequence[Firing], offsets: Sequence[int] | None,
              advance_to: int | None, release_all: bool) -> PolicyResult:
+        """Apply the firings one by one, as if each were its own chunk (so chunking cannot matter).
+
+        On each firing: dedupe and hold it against the watermark as it was, then move the watermark to
+        its ``fired_at`` and decide every window that has closed. All state stays in memory between the
+        store's two reads and its one write.
+        """
         result = PolicyResult()
         part = self.store.read_partition(partition)
         if offsets is not None:
@@ -165,59 +172,81 @@ class PolicyEngine:
             if kept:
                 part.applied_offset = max(o for o, _ in kept)
 
-        old_wm = part.watermark
-        candidates = [f.fired_at for f in firings] + ([advance_to] if advance_to is not None else [])
-        if old_wm is not None:
-            candidates.append(old_wm)
-        new_wm = max(candidates) if candidates else None
-        part.watermark = new_wm
-
-        due = {a for a, t in part.due.items() if release_all or (new_wm is not None and t <= new_wm)}
-        needed = {f.account_id for f in firings} | due
+        ends = [f.fired_at for f in firings] + [t for t in (advance_to, part.watermark) if t is not None]
+        final_wm = max(ends) if ends else None
+        due_by_end = {a for a, t in part.due.items() if release_all or (final_wm is not None and t <= final_wm)}
+        needed = {f.account_id for f in firings} | due_by_end
         states = self.store.read_accounts(needed) if needed else {}
         touched: set[str] = set()
-        stale_floor = old_wm - self.policy.dedupe_horizon_us if old_wm is not None else None
+        queue = [(t, a) for a, t in part.due.items()]
+        heapq.heapify(queue)
+
+        def release(watermark: int | None, everything: bool = False) -> None:
+            while queue and (everything or (watermark is not None and queue[0][0] <= watermark)):
+                t, account = heapq.heappop(queue)
+                if part.due.get(account) != t:
+                    continue  # superseded by a later push
+                state = states[account]
+                self._release(account, state, watermark, everything, result)
+                touched.add(account)
+                self._set_due(part, queue, account, state)
 
         for firing in firings:
             account = firing.account_id
             state = states.get(account)
             if state is None:
                 state = states[account] = AccountPolicyState()
-            fid = firing.firing_id
-            if fid in state.seen:
-                result.duplicates += 1
-                continue
-            if stale_floor is not None and firing.fired_at < stale_floor:
-                result.stale += 1
-                continue
-            state.seen[fid] = firing.fired_at
-            touched.add(account)
-            if self._spec(firing.trigger) is None:
-                self._emit(result, account, firing.trigger, fid, firing.fired_at, firing.fired_at,
-                           firing.evidence, "suppressed", "no_intervention")
-                continue
-            effective = firing.fired_at
-            if self.policy.quiet_hours is not None:
-                tz = firing.evidence.get("timezone") if isinstance(firing.evidence, dict) else None
-                effective = self.policy.quiet_hours.effective_time(firing.fired_at, tz)
-            state.held.append(HeldFiring(fid, firing.trigger, firing.fired_at, effective, firing.evidence))
+            if self._intake(firing, state, part.watermark, result):
+                touched.add(account)
+                self._set_due(part, queue, account, state)
+            if part.watermark is None or firing.fired_at > part.watermark:
+                part.watermark = firing.fired_at
+            release(part.watermark)
+        if advance_to is not None and (part.watermark is None or advance_to > part.watermark):
+            part.watermark = advance_to
+        release(part.watermark, everything=release_all)
 
-        for account in sorted(touched | due):
-            state = states.get(account)
-            if state is None:
-                continue
-            self._release(account, state, new_wm, release_all, result)
-            self._prune(state, new_wm)
-            if state.held:
-                part.due[account] = min(self._window_end(h.effective_at) for h in state.held)
-            else:
-                part.due.pop(account, None)
-            touched.add(account)
-
+        for account in touched:
+            self._prune(states[account], part.watermark)
         self.store.write(partition, part, {a: states[a] for a in touched})
         result.decisions.sort(key=lambda d: (d.decided_at, d.account_id, d.trigger, d.firing_id))
         result.commands.sort(key=lambda c: (c.decided_at, c.account_id, c.trigger, c.firing_id))
         return result
+
+    def _intake(self, firing: Firing, state: AccountPolicyState, watermark: int | None,
+                result: PolicyResult) -> bool:
+        """Dedupe a firing and hold it (or decide it at once when no intervention answers it).
+
+        False when it was dropped (a duplicate, or stale).
+        """
+        fid = firing.firing_id
+        if fid in state.seen:
+            result.duplicates += 1
+            return False
+        if watermark is not None and firing.fired_at < watermark - self.policy.dedupe_horizon_us:
+            result.stale += 1
+            return False
+        state.seen[fid] = firing.fired_at
+        if self._spec(firing.trigger) is None:
+            self._emit(result, firing.account_id, firing.trigger, fid, firing.fired_at, firing.fired_at,
+                       firing.evidence, "suppressed", "no_intervention")
+            return True
+        effective = firing.fired_at
+        if self.policy.quiet_hours is not None:
+            tz = firing.evidence.get("timezone") if isinstance(firing.evidence, dict) else None
+            effective = self.policy.quiet_hours.effective_time(firing.fired_at, tz)
+        state.held.append(HeldFiring(fid, firing.trigger, firing.fired_at, effective, firing.evidence))
+        return True
+
+    def _set_due(self, part: PartitionPolicyState, queue: list[tuple[int, str]], account: str,
+                 state: AccountPolicyState) -> None:
+        if state.held:
+            due = min(self._window_end(h.effective_at) for h in state.held)
+            if part.due.get(account) != due:
+                part.due[account] = due
+                heapq.heappush(queue, (due, account))
+        else:
+            part.due.pop(account, None)
 
     # -- deciding -------------------------------------------------------------
 

@@ -1,0 +1,1 @@
+"""Delivery channels behind one contract (``base.py``) and a registry (``registry.py``)."""

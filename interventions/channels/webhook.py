@@ -1,0 +1,140 @@
+"""The ``webhook`` channel: an HTTPS POST of the command, signed, with the command id as idempotency key.
+
+::
+
+    channels:
+      success_hook:
+        kind: webhook
+        url: https://hooks.example.com/forewarn
+        timeout: 10s
+        rate_limit: 50/s
+        headers: {X-Team: success}      # optional extra headers
+
+The body is the command's JSON exactly as consumed. Headers:
+``Idempotency-Key`` and ``X-Forewarn-Command-Id`` (the command id),
+``X-Forewarn-Timestamp`` (Unix seconds) and ``X-Forewarn-Signature``
+(``v1=`` + hex HMAC-SHA256 over ``<timestamp>.<body>`` with the channel's
+secret, see :mod:`interventions.channels.signing`). The target passes the
+SSRF guard on every send and the connection goes to the vetted address;
+redirects are not followed.
+
+A 2xx answer is a delivery. 408, 425, 429 and 5xx, timeouts and connection
+errors may pass on another attempt; other answers will not (``rejected``).
+
+>>> from schemas.config_yaml import load_yaml_text
+>>> WebhookChannel.parse_options(load_yaml_text("{url: 'https://hooks.example.com/x'}").as_map())["url"]
+'https://hooks.example.com/x'
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import httpx
+
+from interventions.channels.base import Channel, ChannelSpec
+from interventions.channels.signing import (
+    COMMAND_ID_HEADER,
+    IDEMPOTENCY_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    sign,
+)
+from interventions.channels.ssrf import TargetGuard
+from interventions.errors import DeliveryError
+from schemas.command import InterventionCommand
+from schemas.config_yaml import MapNode
+
+__all__ = ["WebhookChannel", "RETRYABLE_STATUS"]
+
+RETRYABLE_STATUS = frozenset({408, 425, 429})
+_URL_EXAMPLE = "https://hooks.example.com/forewarn"
+
+
+def read_url(node: MapNode) -> str:
+    url_node = node.require("url", _URL_EXAMPLE)
+    url = url_node.as_str(what="URL", example=_URL_EXAMPLE)
+    if not url.lower().startswith(("https://", "http://")):
+        raise url_node.error(f"{url!r} is not an http(s) URL; write e.g. {_URL_EXAMPLE}")
+    return url
+
+
+def read_headers(node: MapNode) -> dict[str, str]:
+    headers_node = node.get("headers")
+    if headers_node is None:
+        return {}
+    out = {}
+    for name, value in headers_node.as_map("{X-Team: success}").items():
+        out[name] = value.as_str(what="header value", example="success")
+    return out
+
+
+class WebhookChannel(Channel):
+    """Signed JSON POSTs over one pooled HTTP client (thread-safe)."""
+
+    kind: ClassVar[str] = "webhook"
+    keys: ClassVar[tuple[str, ...]] = ("url", "headers")
+    required: ClassVar[Mapping[str, str]] = {"url": _URL_EXAMPLE}
+    needs_secret: ClassVar[bool] = True
+
+    def __init__(self, spec: ChannelSpec, secret: str, guard: TargetGuard, max_connections: int = 32):
+        super().__init__(spec)
+        self._secret = secret.encode()
+        self._guard = guard
+        self._url: str = spec.options["url"]
+        self._extra_headers: dict[str, str] = dict(spec.options.get("headers") or {})
+        self._client = httpx.Client(
+            timeout=spec.timeout_s, follow_redirects=False, trust_env=False,
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        )
+
+    @classmethod
+    def parse_options(cls, node: MapNode) -> dict[str, Any]:
+        return {"url": read_url(node), "headers": read_headers(node)}
+
+    @classmethod
+    def build(cls, spec: ChannelSpec, secret: str | None, guard: TargetGuard) -> "WebhookChannel":
+        if not secret:
+            raise DeliveryError("no_secret", f"channel {spec.name!r} needs a signing secret", retryable=False)
+        return cls(spec, secret, guard)
+
+    def body(self, command: InterventionCommand, raw: bytes) -> bytes:
+        """What is POSTed: the command as consumed (the task channel reshapes it)."""
+        return raw
+
+    def deliver(self, command: InterventionCommand, body: bytes) -> str:
+        target = self._guard.check(self._url)
+        payload = self.body(command, body)
+        stamp = str(int(time.time()))
+        headers = {
+            **self._extra_headers,
+            "Host": target.host_header,
+            "Content-Type": "application/json",
+            IDEMPOTENCY_HEADER: command.command_id,
+            COMMAND_ID_HEADER: command.command_id,
+            TIMESTAMP_HEADER: stamp,
+            SIGNATURE_HEADER: sign(self._secret, stamp, payload),
+        }
+        extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+        try:
+            response = self._client.post(target.pinned_url, content=payload, headers=headers, extensions=extensions)
+        except httpx.TimeoutException as exc:
+            raise DeliveryError("timeout", f"{self.name}: no answer within {self.spec.timeout_s:g}s "
+                                f"({type(exc).__name__})", retryable=True) from None
+        except httpx.HTTPError as exc:
+            raise DeliveryError("connection", f"{self.name}: {type(exc).__name__}: {str(exc)[:200]}",
+                                retryable=True) from None
+        status = response.status_code
+        if 200 <= status < 300:
+            return f"HTTP {status}"
+        detail = f"{self.name}: HTTP {status} {response.reason_phrase}"
+        if status >= 500 or status in RETRYABLE_STATUS:
+            raise DeliveryError("http_5xx" if status >= 500 else f"http_{status}", detail, retryable=True)
+        if 300 <= status < 400:
+            raise DeliveryError("redirect", detail + " (redirects are not followed)", retryable=False)
+        raise DeliveryError("rejected", detail, retryable=False)
+
+    def close(self) -> None:
+        self._client.close()

@@ -1,0 +1,45 @@
+"""The whole config file, every section: the one loader start-up and ``check-config`` should call.
+
+``detectors.config`` reads ``engine:``, ``interventions:`` and ``triggers:``
+and lets other packages add sections without importing them (detectors must
+not import interventions). This module, which may import both, assembles the
+full document: it adds ``policy:`` (:mod:`interventions.config`) and
+``channels:`` (:mod:`interventions.channels.registry`), both optional, whose
+parsed values land in ``ForewarnConfig.extra["policy"]`` and
+``ForewarnConfig.extra["channels"]``.
+
+>>> cfg = config_from_text('''
+... interventions:
+...   checkin: {channel: hook, priority: 10, cooldown: 14d, success: {event: feature.used, within: 7d}}
+... triggers:
+...   stalled: {kind: absence, after: account.onboarded, expect: feature.used, within: 7d, intervention: checkin}
+... policy: {frequency_cap: {max: 1, per: 7d}}
+... channels: {hook: {kind: webhook, url: "https://hooks.example.com/forewarn"}}
+... ''')
+>>> cfg.extra["policy"].cap_max, cfg.extra["channels"]["hook"].kind
+(1, 'webhook')
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from detectors import config as detectors_config
+from detectors.config import ForewarnConfig
+from interventions.channels.registry import CHANNELS_SECTION
+from interventions.config import POLICY_SECTION
+
+__all__ = ["SECTIONS", "load_config", "config_from_text"]
+
+#: The sections beyond the detectors' own, in parse order (channels checks the catalogue parsed before it).
+SECTIONS = (POLICY_SECTION, CHANNELS_SECTION)
+
+
+def load_config(path: str | Path) -> ForewarnConfig:
+    """Read and validate every section of a config file."""
+    return detectors_config.load_config(path, extra_sections=SECTIONS)
+
+
+def config_from_text(text: str, name: str = "<config>") -> ForewarnConfig:
+    """The same as :func:`load_config` for YAML text."""
+    return detectors_config.config_from_text(text, name, extra_sections=SECTIONS)
