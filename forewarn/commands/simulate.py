@@ -131,31 +131,34 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
 
     @bench.command("simulate")
     def bench_simulate(
-        accounts: int = typer.Option(2000, help="Number of customer accounts."),
+        accounts: int = typer.Option(3000, help="Number of customer accounts."),
         days: int = typer.Option(30, help="Number of simulated days."),
-        seed: int = typer.Option(1, help="Random seed."),
+        seed: int = typer.Option(7, help="Random seed."),
     ) -> None:
         """Generation speed of the simulator to a file (target ≥ 200k events/s); truth timed apart."""
         config = SimulationConfig(accounts=accounts, days=days, seed=seed)
         with tempfile.TemporaryDirectory(prefix="forewarn-bench-sim-") as tmp:
             path = Path(tmp) / "events.jsonl"
-            began = time.perf_counter()
+            began, began_cpu = time.perf_counter(), time.process_time()
             sim = Simulation(config)
             with FileSink(path) as sink:
                 while not sim.done:
                     sink(sim.step().records)
-            generated = time.perf_counter() - began
+            generated, generated_cpu = time.perf_counter() - began, time.process_time() - began_cpu
             size = path.stat().st_size
             truth = sim.truth()
             truth.write(Path(tmp) / "truth")
             total = time.perf_counter() - began
         lines = sink.lines
         rate = lines / generated
-        table = Table("accounts × days", "lines", "MB", "generate s", "lines/s", "MB/s", "truth s",
-                      "end-to-end lines/s", "target", "met", title="forewarn bench simulate (to file)")
-        table.add_row(f"{accounts:,} × {days}", f"{lines:,}", f"{size / 1e6:.1f}", f"{generated:.2f}",
-                      f"{rate:,.0f}", f"{size / 1e6 / generated:.1f}", f"{total - generated:.2f}",
-                      f"{lines / total:,.0f}", f"≥ {GENERATION_TARGET:,}/s",
-                      "yes" if rate >= GENERATION_TARGET else "no")
+        # On a shared machine the wall clock also counts other people's work; CPU time does not.
+        cpu_rate = lines / generated_cpu
+        table = Table("measure", "value", title=f"forewarn bench simulate: {accounts:,} accounts × {days} days, to file")
+        table.add_row("lines (events + duplicates + malformed)", f"{lines:,} ({size / 1e6:.1f} MB)")
+        table.add_row("generation to file, wall", f"{generated:.2f} s = {rate:,.0f} lines/s ({size / 1e6 / generated:.1f} MB/s)")
+        table.add_row("generation to file, CPU", f"{generated_cpu:.2f} s = {cpu_rate:,.0f} lines/s")
+        table.add_row("ground truth (reference triggers + files)", f"{total - generated:.2f} s")
+        table.add_row("end to end, wall", f"{lines / total:,.0f} lines/s")
+        table.add_row(f"target ≥ {GENERATION_TARGET:,} lines/s (wall)", "met" if rate >= GENERATION_TARGET else "not met")
+        table.add_row("to Kafka", "not measured yet: needs the simulator's Kafka sink")
         Console().print(table)
-        Console().print("[dim]to-Kafka rate: not measured here yet (needs the simulator's Kafka sink).[/]")

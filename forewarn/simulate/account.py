@@ -7,8 +7,8 @@ An intervention may *rescue* it at a response time: the response event itself
 whatever was going wrong — a stalled onboarding, payment trouble, a silence, a
 decline, a pending cancellation. Nothing else about its future changes.
 
-Raw events leave as tuples ``(ts, event_id, account_id, key, type, user_id,
-properties)``; the simulation adds noise and serialises them.
+Events leave already serialised, as tuples ``(ts, key, line, type)``; the
+simulation adds delivery noise and puts them in arrival order.
 
 >>> from random import Random
 >>> from forewarn.simulate.population import draw_plan
@@ -18,7 +18,7 @@ properties)``; the simulation adds noise and serialises them.
 >>> out = []
 >>> for day in range(30):
 ...     acct.live_day(day, out)
->>> len(out) > 30, {e[4] for e in out} >= {"session.started", "feature.used"}
+>>> len(out) > 30, {e[3] for e in out} >= {"session.started", "feature.used"}
 (True, True)
 """
 
@@ -30,13 +30,14 @@ from array import array
 from random import Random
 
 from forewarn.simulate.facts import FactCodes
+from forewarn.simulate.lines import LineFormat
 from forewarn.simulate.population import BILLING_CYCLE_DAYS, AccountPlan
 from forewarn.simulate.timeline import Calendar
 from schemas.timefmt import US_PER_DAY, US_PER_HOUR, US_PER_SECOND
 
 __all__ = ["World", "SimAccount", "RawEvent"]
 
-RawEvent = tuple  # (ts, event_id, account_id, key, type, user_id, properties | None)
+RawEvent = tuple  # (ts, key, line, type)
 
 PRE_ADOPTION_LEVELS = (0.70, 0.30)
 CORE_SHARE = 0.4  # of feature uses, once a core feature is part of the account's habits
@@ -68,8 +69,28 @@ class World:
         # Shared, never-mutated property dicts: serialisation reads them millions of times.
         self.feature_props = {f: {"feature": f} for f in self.codes.features}
         self.feature_codes = {f: self.codes.feature_code(f) for f in self.codes.features}
+        self.lines = LineFormat(calendar, self.codes.features)
+        # (end of a feature.used line, fact code) per feature, for the hot loop.
+        self.core_tails = [self._tail(f) for f in self.core_features]
+        self.non_core_tails = [self._tail(f) for f in self.non_core_features]
+        self._day_prefix: dict[int, str] = {}
         self.inbound_mu = math.log(inbound_resolution_median_hours)
         self.proactive_mu = math.log(proactive_resolution_median_hours)
+
+
+    def _tail(self, feature: str) -> tuple[str, int]:
+        return f',"properties":{self.lines.feature_json[feature]}}}', self.feature_codes[feature]
+
+    @staticmethod
+    def is_weekend(ts: int) -> bool:
+        return (ts // US_PER_DAY + 3) % 7 >= 5  # 1970-01-01 was a Thursday
+
+    def day_prefix(self, start: int) -> str:
+        """``YYYY-MM-DDT`` of the day starting at ``start``."""
+        prefix = self._day_prefix.get(start)
+        if prefix is None:
+            prefix = self._day_prefix[start] = self.calendar.rfc3339(start)[:11]
+        return prefix
 
 
 def _resolution_us(rng: Random, mu: float, sigma: float) -> int:
@@ -90,6 +111,11 @@ class SimAccount:
         self._seq = 0
         self._tickets = 0
         self._users = [f"{plan.account_id}-u{i}" for i in range(plan.users)]
+        # Constant pieces of this account's JSON lines (see forewarn.simulate.lines).
+        self._line_head = f'{{"event_id":"{self._eid_prefix}'
+        self._line_session = f'","account_id":"{plan.account_id}","type":"session.started","occurred_at":"'
+        self._line_feature = f'","account_id":"{plan.account_id}","type":"feature.used","occurred_at":"'
+        self._line_user = [f'","user_id":"{user}"' for user in self._users]
         self._pending: list[tuple] = []
         self._order = 0
         # Accounts that existed before the window adopted a core feature long ago.
@@ -138,7 +164,8 @@ class SimAccount:
 
     def _emit(self, out: list, ts: int, kind: str, user: str | None, props: dict | None, code: int | None) -> None:
         self._seq += 1
-        out.append((ts, self._eid_prefix + str(self._seq), self.account_id, self.key, kind, user, props))
+        line = self._world.lines.line(self._eid_prefix + str(self._seq), self.account_id, kind, ts, user, props)
+        out.append((ts, self.key, line, kind))
         if code is not None:
             self.fact_ts.append(ts)
             self.fact_code.append(code)
@@ -149,21 +176,28 @@ class SimAccount:
 
     def live_day(self, day: int, out: list) -> None:
         """Append this account's events of simulated ``day`` to ``out`` (any order)."""
-        cal = self._world.calendar
         plan = self.plan
-        start = cal.day_start(day)
+        start = self._world.calendar.day_start(day)
         end = start + US_PER_DAY
         if day == plan.quiet_day and self.quiet_from is None:
             self._go_quiet(start)
-        gone = self.churn_at is not None and self.churn_at <= start
-        exists = plan.onboarded_at is None or plan.onboarded_at < end
-        if exists and not gone:
+        churn_at = self.churn_at
+        onboarded_at = plan.onboarded_at
+        if (churn_at is None or churn_at > start) and (onboarded_at is None or onboarded_at < end):
             if (day - plan.billing_offset) % BILLING_CYCLE_DAYS == 0:
                 self._bill(day, start, out)
-            lo, hi = self._activity_span(start, end)
-            if lo < hi and self._rng.random() < self._level(day, start):
-                self._sessions(start, lo, hi, out)
-            draw = self._rng.random()
+            random = self._rng.random
+            # Most account-days belong to settled accounts: skip the general path for them.
+            settled = onboarded_at is None and churn_at is None and self.quiet_from is None
+            lo, hi = (start, end) if settled else self._activity_span(start, end)
+            if lo < hi:
+                if settled and plan.decline_day is None:
+                    level = plan.weekend_level if self._world.is_weekend(start) else plan.weekday_level
+                else:
+                    level = self._level(day, start)
+                if random() < level:
+                    self._sessions(start, lo, hi, out)
+            draw = random()
             if draw < MAX_TICKET_CHANCE:  # cheap test first: most account-days open no ticket
                 self._maybe_inbound_ticket(draw, day, start, end, out)
         pending = self._pending
@@ -216,7 +250,7 @@ class SimAccount:
 
     def _level(self, day: int, start: int) -> float:
         plan = self.plan
-        weekend = (start // US_PER_DAY + 3) % 7 >= 5  # 1970-01-01 was a Thursday
+        weekend = self._world.is_weekend(start)
         if self._adopted_before(start):
             level = plan.weekend_level if weekend else plan.weekday_level
         else:
@@ -236,12 +270,12 @@ class SimAccount:
         """A busy day: sessions of the active users, each followed by a few feature uses."""
         random = self._rng.random
         world = self._world
-        feature_codes = world.feature_codes
-        core, non_core = world.core_features, world.non_core_features
+        core, non_core = world.core_tails, world.non_core_tails
         n_core, n_other = len(core), len(non_core)
-        props = world.feature_props
-        acct, key, prefix = self.account_id, self.key, self._eid_prefix
-        fact_ts, fact_code = self.fact_ts, self.fact_code
+        key = self.key
+        head, session_mid, feature_mid = self._line_head, self._line_session, self._line_feature
+        day_prefix, clock = world.day_prefix(start), world.calendar.clock
+        add_ts, add_code = self.fact_ts.append, self.fact_code.append
         append = out.append
         seq = self._seq
         lo_s, hi_s, day_s = lo // US_PER_SECOND, hi // US_PER_SECOND, start // US_PER_SECOND
@@ -249,7 +283,7 @@ class SimAccount:
         adopts = self.adopts_at
         share = self.plan.user_active_share
         latest = self.last_activity or 0
-        for i, user in enumerate(self._users):
+        for i, user_part in enumerate(self._line_user):
             if i and random() >= share:
                 continue
             if random() < 0.8:  # most sessions fall in working hours
@@ -260,22 +294,24 @@ class SimAccount:
                 s = lo_s + int(random() * span)
             t = s * US_PER_SECOND
             seq += 1
-            append((t, prefix + str(seq), acct, key, "session.started", user, None))
-            fact_ts.append(t)
-            fact_code.append(_SESSION)
+            append((t, key, f'{head}{seq}{session_mid}{day_prefix}{clock[s - day_s]}{user_part}}}'.encode(),
+                    "session.started"))
+            add_ts(t)
+            add_code(_SESSION)
             for _ in range(int(random() * 4)):
                 s += 20 + int(random() * 600)
                 if s >= hi_s:
                     break
                 t = s * US_PER_SECOND
                 if adopts is not None and t > adopts and random() < CORE_SHARE:
-                    feature = core[int(random() * n_core)]
+                    tail, code = core[int(random() * n_core)]
                 else:
-                    feature = non_core[int(random() * n_other)]
+                    tail, code = non_core[int(random() * n_other)]
                 seq += 1
-                append((t, prefix + str(seq), acct, key, "feature.used", user, props[feature]))
-                fact_ts.append(t)
-                fact_code.append(feature_codes[feature])
+                append((t, key, f'{head}{seq}{feature_mid}{day_prefix}{clock[s - day_s]}{user_part}{tail}'.encode(),
+                        "feature.used"))
+                add_ts(t)
+                add_code(code)
             if t > latest:
                 latest = t
         self._seq = seq

@@ -19,18 +19,20 @@ Delivery stays inside the day, so a day's batch is complete when it is handed ov
 >>> from forewarn.simulate.timeline import Calendar
 >>> cal = Calendar("2026-01-01", 1)
 >>> noise = DeliveryNoise(NoiseOptions(duplicate_share=1.0, out_of_order_share=0, malformed_share=0), 1, cal)
->>> raw = [(cal.start_us + 3_600_000_000, "a.1", "a", b"a", "session.started", None, None)]
->>> [value for _, value in noise.deliver(0, raw)]  # doctest: +NORMALIZE_WHITESPACE
-[b'{"event_id":"a.1","account_id":"a","type":"session.started","occurred_at":"2026-01-01T01:00:00Z"}',
- b'{"event_id":"a.1","account_id":"a","type":"session.started","occurred_at":"2026-01-01T01:00:00Z"}']
->>> noise.counts.duplicate_lines
-1
+>>> raw = [(cal.start_us + 3_600_000_000, b"a", b'{"event_id":"a.1"}', "session.started")]
+>>> noise.deliver(0, raw)
+[(b'a', b'{"event_id":"a.1"}'), (b'a', b'{"event_id":"a.1"}')]
+>>> noise.counts.duplicate_lines, noise.counts.events_by_type
+(1, {'session.started': 1})
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections import Counter
 from dataclasses import dataclass, field
+from itertools import accumulate
+from operator import lt
 from random import Random
 
 import orjson
@@ -91,14 +93,31 @@ def _malformed(value: bytes, reason: str) -> bytes:
     return orjson.dumps(broken)
 
 
+def _bernoulli_indexes(rng: Random, n: int, p: float) -> list[int]:
+    """Indexes in ``range(n)`` each chosen with probability ``p``, by geometric skips."""
+    if p <= 0.0 or n == 0:
+        return []
+    if p >= 1.0:
+        return list(range(n))
+    log_q = math.log(1.0 - p)
+    chosen = []
+    i = -1
+    while True:
+        i += 1 + int(math.log(1.0 - rng.random()) / log_q)
+        if i >= n:
+            return chosen
+        chosen.append(i)
+
+
 class DeliveryNoise:
-    """Turns a day's raw events into ``(key, value)`` records in arrival order, with noise.
+    """Turns a day's serialised events into ``(key, value)`` records in arrival order, with noise.
 
     Noise draws come from a stream of their own per day, so they never disturb
-    the customers' behaviour.
+    the customers' behaviour. The per-event work is done in list comprehensions
+    and one sort; only the few noisy events are touched one by one.
     """
 
-    def __init__(self, options: NoiseOptions, seed: int, calendar: Calendar, features: Iterable[str] = ()):
+    def __init__(self, options: NoiseOptions, seed: int, calendar: Calendar):
         self.options = options
         self.seed = seed
         self.calendar = calendar
@@ -106,95 +125,57 @@ class DeliveryNoise:
         dup, bad = options.duplicate_share, options.malformed_share
         # Malformed lines are a share of all lines, valid copies included.
         self._bad_per_event = bad * (1 + dup) / (1 - bad)
-        self._feature_json = {name: orjson.dumps({"feature": name}).decode() for name in features}
 
     def deliver(self, day: int, raw: list) -> list[tuple[bytes, bytes]]:
-        """Records of one day's raw events (see ``account.RawEvent``) in arrival order."""
-        opts = self.options
+        """Records of one day's events ``(ts, key, line, type)`` in arrival order."""
         counts = self.counts
+        if not raw:
+            return []
         rng = Random(f"{self.seed}:delivery:{day}")
-        random = rng.random
-        start = self.calendar.day_start(day)
-        end = start + US_PER_DAY
-        prefix = self.calendar.rfc3339(start)[:11]
-        clock = self.calendar.clock
-        max_delay_s = opts.lateness_seconds - 1
-        p_late, p_dup, p_bad = opts.out_of_order_share, opts.duplicate_share, self._bad_per_event
-        feature_json = self._feature_json
+        end = self.calendar.day_start(day) + US_PER_DAY
+        max_delay_s = self.options.lateness_seconds - 1
+        n = len(raw)
+        stamps = [e[0] for e in raw]  # occurred_at of every valid line, copies appended below
+        arrival = stamps.copy()  # the sort key: when the line arrives
+        pairs = [(e[1], e[2]) for e in raw]
+
+        delays = {}
+        for i in _bernoulli_indexes(rng, n, self.options.out_of_order_share):
+            room_s = min(max_delay_s, (end - stamps[i]) // US_PER_SECOND - 1)  # below lateness, inside the day
+            if room_s >= 1:
+                delays[i] = 1 + int(rng.random() * room_s)
+                arrival[i] += delays[i] * US_PER_SECOND
+        duplicates = _bernoulli_indexes(rng, n, self.options.duplicate_share)
+        for i in duplicates:
+            ts, delay_s = stamps[i], delays.get(i, 0)
+            room_s = max(delay_s, min(max_delay_s, (end - ts) // US_PER_SECOND - 1))
+            arrival.append(ts + (delay_s + int(rng.random() * (room_s - delay_s + 1))) * US_PER_SECOND)
+            stamps.append(ts)
+            pairs.append(pairs[i])
+        valid_lines = len(stamps)
+        malformed = _bernoulli_indexes(rng, n, self._bad_per_event)
+        for i in malformed:
+            reason = MALFORMED_REASONS[int(rng.random() * len(MALFORMED_REASONS))]
+            counts.malformed_by_reason[reason] = counts.malformed_by_reason.get(reason, 0) + 1
+            arrival.append(stamps[i])
+            pairs.append((raw[i][1], _malformed(raw[i][2], reason)))
+
+        # Stable: ties keep generation order, and a copy (appended later) follows its original.
+        order = sorted(range(len(arrival)), key=arrival.__getitem__)
+        records = [pairs[i] for i in order]
+        arrived = [stamps[i] for i in order if i < valid_lines]
+        previous = counts.max_occurred_at
+        running = accumulate(arrived, max, initial=arrived[0] if previous is None else previous)
+        counts.out_of_order_lines += sum(map(lt, arrived, running))
+
         by_type = counts.events_by_type
-        bad_reasons = counts.malformed_by_reason
-        entries = []
-        append = entries.append
-        seq = 0
-        delayed = dups = bads = 0
-        latest = counts.max_occurred_at
-        for ts, eid, acct, key, kind, user, props in raw:
-            offset = ts - start
-            if 0 <= offset < US_PER_DAY and not offset % US_PER_SECOND:
-                stamp = prefix + clock[offset // US_PER_SECOND]
-            else:
-                stamp = self.calendar.rfc3339(ts)
-            # Built as text, not with orjson.dumps: keeping millions of orjson outputs alive
-            # costs ~5 us each in allocation, ten times the whole line. Every interpolated
-            # string is an identifier, type or timestamp the simulator made from [a-z0-9._:-],
-            # and properties come from orjson; a test re-parses every line.
-            if props is None:
-                text = None
-            else:
-                text = feature_json.get(props.get("feature")) if len(props) == 1 else None
-                if text is None:
-                    text = orjson.dumps(props).decode()
-            if user is None:
-                if text is None:
-                    line = f'{{"event_id":"{eid}","account_id":"{acct}","type":"{kind}","occurred_at":"{stamp}"}}'
-                else:
-                    line = (f'{{"event_id":"{eid}","account_id":"{acct}","type":"{kind}","occurred_at":"{stamp}",'
-                            f'"properties":{text}}}')
-            elif text is None:
-                line = (f'{{"event_id":"{eid}","account_id":"{acct}","type":"{kind}","occurred_at":"{stamp}",'
-                        f'"user_id":"{user}"}}')
-            else:
-                line = (f'{{"event_id":"{eid}","account_id":"{acct}","type":"{kind}","occurred_at":"{stamp}",'
-                        f'"user_id":"{user}","properties":{text}}}')
-            value = line.encode()
-            by_type[kind] = by_type.get(kind, 0) + 1
-            if latest is None or ts > latest:
-                latest = ts
-            # Delays stay below the lateness and inside the day.
-            room_s = min(max_delay_s, (end - ts) // US_PER_SECOND - 1)
-            delay_s = 0
-            if p_late and random() < p_late and room_s >= 1:
-                delay_s = 1 + int(random() * room_s)
-                delayed += 1
-            seq += 1
-            append((ts + delay_s * US_PER_SECOND, seq, ts, key, value))
-            if p_dup and random() < p_dup:
-                again_s = delay_s + int(random() * (max(room_s, delay_s) - delay_s + 1))
-                seq += 1
-                append((ts + again_s * US_PER_SECOND, seq, ts, key, value))
-                dups += 1
-            if p_bad and random() < p_bad:
-                reason = MALFORMED_REASONS[int(random() * len(MALFORMED_REASONS))]
-                bad_reasons[reason] = bad_reasons.get(reason, 0) + 1
-                seq += 1
-                append((ts, seq, None, key, _malformed(value, reason)))
-                bads += 1
-        entries.sort()
-        out_of_order = 0
-        running_max = counts.max_occurred_at
-        records = []
-        append = records.append
-        for _, _, ts, key, value in entries:
-            if ts is not None:
-                if running_max is not None and ts < running_max:
-                    out_of_order += 1
-                else:
-                    running_max = ts
-            append((key, value))
-        counts.events += len(raw)
-        counts.delayed_events += delayed
-        counts.duplicate_lines += dups
-        counts.malformed_lines += bads
-        counts.out_of_order_lines += out_of_order
-        counts.max_occurred_at = latest
+        for kind, count in Counter(e[3] for e in raw).items():
+            by_type[kind] = by_type.get(kind, 0) + count
+        latest = max(stamps)
+        if previous is None or latest > previous:
+            counts.max_occurred_at = latest
+        counts.events += n
+        counts.delayed_events += len(delays)
+        counts.duplicate_lines += len(duplicates)
+        counts.malformed_lines += len(malformed)
         return records

@@ -110,7 +110,7 @@ class Simulation:
             plan = draw_plan(f"acct-{i:0{width}d}", persona, rng, self.calendar)
             self.accounts.append(SimAccount(plan, rng, self.world))
         self._by_id = {a.account_id: a for a in self.accounts}
-        self.delivery = DeliveryNoise(config.noise, config.seed, self.calendar, self.world.codes.features)
+        self.delivery = DeliveryNoise(config.noise, config.seed, self.calendar)
         self.next_day = 0
         self.treatments: list[Treatment] = []
         self._queue: list[tuple[int, int, Outreach]] = []

@@ -55,4 +55,4 @@ def test_simulate_refuses_bad_options_in_one_line(tmp_path):
 def test_bench_simulate_prints_the_generation_rate():
     done = _forewarn("bench", "simulate", "--accounts", "100", "--days", "10")
     assert done.returncode == 0, done.stderr
-    assert "lines/s" in done.stdout and "200,000" in done.stdout
+    assert "lines/s" in done.stdout and "200,000" in done.stdout and "CPU" in done.stdout
