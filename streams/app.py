@@ -81,7 +81,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
             if tp.topic == source:
                 runtime().revoked(tp.partition)
 
-    if settings.idle_advance_after_s is not None:
+    if settings.idle_advance:
         @app.timer(max(0.5, min(5.0, settings.idle_advance_after_s / 4)), name="forewarn.detect.idle_advance")
         async def _idle_advance() -> None:
             loop = asyncio.get_running_loop()

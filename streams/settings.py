@@ -21,6 +21,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "Topics", "KafkaSecurity"]
 
+#: The shipped configuration, found relative to the source tree rather than the working directory.
+_DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "deploy" / "config" / "forewarn.yaml"
+
 
 class Topics(BaseModel):
     """Topic names, partition counts and replication; every topic is keyed by account_id."""
@@ -85,13 +88,14 @@ class Settings(BaseSettings):
     redis_ssl_certfile: Path | None = None
     redis_ssl_keyfile: Path | None = None
     topics: Topics = Topics()
-    config_path: Path = Path("deploy/config/forewarn.yaml")
+    config_path: Path = Field(default=_DEFAULT_CONFIG, description="The triggers/interventions YAML file.")
     app_id: str = "forewarn"
     worker_web_host: str = Field(default="127.0.0.1", description="Bind address of /metrics and health; 0.0.0.0 in containers so probes reach it.")
     worker_web_port: int = Field(default=6066, ge=0, le=65535)
     metrics_port: int = Field(default=0, ge=0, le=65535, description="Standalone /metrics port for non-Faust processes; 0 = off.")
     allowed_lateness_s: float = Field(default=300.0, ge=0)
-    idle_advance_after_s: float | None = Field(default=30.0, description="None switches the idle advance off (replays, tests).")
+    idle_advance: bool = Field(default=True, description="Advance idle partitions' watermarks by wall-clock time; off for replays and tests.")
+    idle_advance_after_s: float = Field(default=30.0, gt=0, description="How long a partition must be idle before its watermark advances.")
     consumer_max_fetch_size: int = Field(default=16 * 1024 * 1024, ge=64 * 1024)
     max_poll_records: int = Field(default=20_000, ge=1)
     max_inflight_bytes: int = Field(default=64 * 1024 * 1024, ge=1024 * 1024)

@@ -156,9 +156,9 @@ class DetectRuntime:
 
         Returns None when the partition is not idle long enough (or the idle advance is off).
         """
-        idle_after = self.settings.idle_advance_after_s
-        if idle_after is None:
+        if not self.settings.idle_advance:
             return None
+        idle_after = self.settings.idle_advance_after_s
         now = time.time() if now is None else now
         with self.lock(partition):
             self._drain_outbox(partition)
