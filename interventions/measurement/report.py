@@ -8,7 +8,7 @@ is the report's JSON; the HTML page, the terminal table and the Prometheus
 gauges are all drawn from it, so they cannot disagree.
 
 The window is ``[since, until)`` in event time; by default it runs from the
-first to just past the last valid event. Decisions made in the window are
+first valid event or decision to just past the last valid event. Decisions made in the window are
 measured; a decision whose success window is still open at ``until`` is
 shown as open and left out of the rates.
 
@@ -287,7 +287,8 @@ def build_report(decisions: Iterable[DecisionRecord], events: Iterable[Event],
                 revenue[account].append((event.ts, float(amount)))
 
     if since is None:
-        since = stats.first_ts if stats.first_ts is not None else min((d.decided_at for d in all_decisions), default=0)
+        starts = [t for t in (stats.first_ts, all_decisions[0].decided_at if all_decisions else None) if t is not None]
+        since = min(starts, default=0)
     if until is None:
         until = (stats.last_ts + 1) if stats.last_ts is not None else since + 1
     window = [d for d in all_decisions if since <= d.decided_at < until]

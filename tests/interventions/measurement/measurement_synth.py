@@ -77,7 +77,8 @@ def generate(world: World) -> tuple[list[DecisionRecord], list[Event]]:
         decided = START + rng.randrange(world.decide_days * 24) * US_PER_HOUR
         arm = "control" if rng.random() < world.control_share else "treated"
         treated = arm == "treated"
-        decisions.append(DecisionRecord(f"fire-{i}", account, "payment_failing", "payment_outreach", arm, decided))
+        decisions.append(DecisionRecord(f"fire-{i}", account, "payment_failing", "payment_outreach", arm, decided,
+                                        f"cmd-{i}" if arm == "treated" else None))
         p = world.p0 + (world.lift * (1 - world.p0) if treated else 0.0)
         if rng.random() < p:
             emit(account, "payment.succeeded", decided + rng.randrange(1, 7 * 24 - 1) * US_PER_HOUR,
@@ -119,5 +120,6 @@ def write_files(decisions: list[DecisionRecord], events: list[Event], directory)
     dec_path.write_bytes(b"".join(orjson.dumps({
         "firing_id": d.firing_id, "account_id": d.account_id, "trigger": d.trigger,
         "intervention": d.intervention, "arm": d.arm, "decided_at": format_rfc3339(d.decided_at),
+        **({"command_id": d.command_id} if d.command_id else {}),
     }) + b"\n" for d in decisions))
     return ev_path, dec_path

@@ -1,0 +1,78 @@
+"""Building the impact report from files or from the Kafka topics, with the config's metrics and costs.
+
+This is what ``forewarn report`` and ``forewarn demo`` call: it reads the
+config (success metric per trigger, channel per intervention, ``costs:``),
+then the decisions, receipts and usage events, and hands them to
+:func:`interventions.measurement.report.build_report`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import orjson
+
+from detectors.config import ForewarnConfig, load_config
+from interventions.config import POLICY_SECTION
+from interventions.measurement.costs import COSTS_SECTION
+from interventions.measurement.decisions import DecisionRecord, decision_from_json, read_decisions
+from interventions.measurement.errors import HistoryError
+from interventions.measurement.history import EventFileStats, parse_events, read_events
+from interventions.measurement.receipts import ReceiptBook, read_receipts, read_receipts_file
+from interventions.measurement.report import ImpactReport, build_report
+from schemas.event import Event
+
+__all__ = ["CONFIG_SECTIONS", "load_report_config", "report_from_files", "report_from_topics", "report_for_config"]
+
+#: The sections beyond ``detectors.config``'s own that a full Forewarn config may hold.
+CONFIG_SECTIONS = (POLICY_SECTION, COSTS_SECTION)
+
+
+def load_report_config(path: str | Path) -> ForewarnConfig:
+    """The config with every section the report reads (``costs:`` included)."""
+    return load_config(path, extra_sections=CONFIG_SECTIONS)
+
+
+def report_for_config(config: ForewarnConfig, decisions: Iterable[DecisionRecord], events: Iterable[Event],
+                      stats: EventFileStats, receipts: ReceiptBook | None = None, **options) -> ImpactReport:
+    """``build_report`` with the success metrics, channels and costs of ``config``.
+
+    ``options``: ``since``, ``until`` (epoch µs), ``minimum_per_arm``, ``horizon_days``, ``minimum_at_risk``.
+    """
+    metrics = {name: config.success_metric(name) for name in config.triggers}
+    channels = {name: spec.channel for name, spec in config.interventions.items()}
+    interventions = {name: t.intervention for name, t in config.triggers.items()}
+    return build_report(decisions, events, metrics, channels, interventions=interventions,
+                        costs=config.extra.get("costs"), receipts=receipts, event_stats=stats, **options)
+
+
+def report_from_files(events: Path, decisions: Path, config: ForewarnConfig, receipts: Path | None = None,
+                      **options) -> ImpactReport:
+    """The report over JSON Lines files: usage events, the decision log and (optionally) receipts."""
+    stats = EventFileStats()
+    book = read_receipts_file(receipts) if receipts is not None else None
+    return report_for_config(config, list(read_decisions(decisions)), read_events(events, stats), stats, book,
+                             **options)
+
+
+def report_from_topics(settings, config: ForewarnConfig, with_receipts: bool = True, timeout: float = 60.0,
+                       **options) -> ImpactReport:
+    """The report over the topics of ``settings`` (usage events, decisions, receipts), each read to its end."""
+    from streams.readback import read_topic
+
+    topics = settings.topics
+    decisions = []
+    for record in read_topic(settings, topics.intervention_decisions, timeout):
+        try:
+            decisions.append(decision_from_json(orjson.loads(record.value)))
+        except orjson.JSONDecodeError:
+            raise HistoryError(f"{topics.intervention_decisions} partition {record.partition} offset {record.offset}: "
+                               "not JSON") from None
+    book = None
+    if with_receipts:
+        book = read_receipts((r.value for r in read_topic(settings, topics.intervention_receipts, timeout)),
+                             topics.intervention_receipts)
+    stats = EventFileStats()
+    events = parse_events((r.value for r in read_topic(settings, topics.usage_events, timeout)), stats)
+    return report_for_config(config, decisions, events, stats, book, **options)
