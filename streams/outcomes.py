@@ -1,0 +1,112 @@
+"""Prometheus gauges of the measurement's headline figures, in a registry passed in.
+
+On-call and success leads watch the same figures the impact report shows:
+success rate by trigger and arm, inbound tickets per active account, and
+time to resolution by origin. The gauges are set from a report's JSON
+(``set_report``) — what ``forewarn report`` and the demo compute — or kept
+current from a live :class:`~interventions.measurement.outcomes.OutcomeTracker`'s
+verdicts (``record``). Labels are bounded: trigger names come from the
+config (others are refused), arms and origins are fixed sets; never an
+account.
+
+>>> from prometheus_client import CollectorRegistry
+>>> gauges = OutcomeGauges(CollectorRegistry(), triggers=["payment_failing"])
+>>> gauges.set_report({"triggers": [{"trigger": "payment_failing",
+...     "treated": {"rate": 0.5, "decisions": 40}, "control": {"rate": 0.25, "decisions": 12}}],
+...     "tickets": {"inbound_per_active_account_per_week": 0.1, "weeks": []},
+...     "time_to_resolution": {"inbound": {"median_hours": 20.0, "p90_hours": 50.0}}})
+>>> gauges.value("forewarn_outcome_success_ratio", trigger="payment_failing", arm="treated")
+0.5
+>>> gauges.value("forewarn_time_to_resolution_seconds", origin="inbound", quantile="0.9")
+180000.0
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
+
+from interventions.measurement.decisions import MEASURED_ARMS
+from interventions.measurement.outcomes import Outcome
+from interventions.measurement.tickets import ORIGINS
+
+__all__ = ["OutcomeGauges"]
+
+_QUANTILES = {"median_hours": "0.5", "p90_hours": "0.9"}
+
+
+class OutcomeGauges:
+    """The headline gauges. ``triggers``: the config's trigger names (the only trigger labels allowed)."""
+
+    def __init__(self, registry: CollectorRegistry, triggers: Iterable[str]) -> None:
+        self.registry = registry
+        self.triggers = frozenset(triggers)
+        self.success_ratio = Gauge(
+            "forewarn_outcome_success_ratio",
+            "Share of decisions whose success metric happened within its window, by trigger and arm "
+            "(closed windows only).", ["trigger", "arm"], registry=registry)
+        self.measured = Gauge(
+            "forewarn_outcome_decisions", "Decisions with a closed success window, by trigger and arm.",
+            ["trigger", "arm"], registry=registry)
+        self.tickets_per_account = Gauge(
+            "forewarn_inbound_tickets_per_active_account",
+            "Inbound tickets per active account per week: the mean over the report's whole weeks.", registry=registry)
+        self.tickets_last_week = Gauge(
+            "forewarn_inbound_tickets_per_active_account_last_week",
+            "Inbound tickets per active account in the last whole week of the report.", registry=registry)
+        self.resolution = Gauge(
+            "forewarn_time_to_resolution_seconds", "Time from ticket opened to resolved, by origin, median and p90.",
+            ["origin", "quantile"], registry=registry)
+        self._counts: Counter = Counter()
+        for trigger in sorted(self.triggers):
+            for arm in MEASURED_ARMS:
+                self.measured.labels(trigger=trigger, arm=arm)
+
+    def _check(self, trigger: str) -> bool:
+        # An unknown trigger (a decision log from another config) must not mint new label values.
+        return trigger in self.triggers
+
+    def record(self, outcome: Outcome) -> None:
+        """Fold one live verdict into the running success ratio of its trigger and arm."""
+        d = outcome.decision
+        if outcome.success is None or not self._check(d.trigger) or d.arm not in MEASURED_ARMS:
+            return
+        key = (d.trigger, d.arm)
+        self._counts[key + ("n",)] += 1
+        self._counts[key + ("x",)] += bool(outcome.success)
+        n = self._counts[key + ("n",)]
+        self.measured.labels(trigger=d.trigger, arm=d.arm).set(n)
+        self.success_ratio.labels(trigger=d.trigger, arm=d.arm).set(self._counts[key + ("x",)] / n)
+
+    def set_report(self, report: Mapping[str, Any]) -> None:
+        """Set every gauge from a report JSON (``ImpactReport.to_json()``); missing figures are left as they are."""
+        for t in report.get("triggers", ()):
+            if not self._check(t["trigger"]):
+                continue
+            for arm in MEASURED_ARMS:
+                a = t[arm]
+                self.measured.labels(trigger=t["trigger"], arm=arm).set(a["decisions"])
+                if a["rate"] is not None:
+                    self.success_ratio.labels(trigger=t["trigger"], arm=arm).set(a["rate"])
+        tickets = report.get("tickets") or {}
+        if tickets.get("inbound_per_active_account_per_week") is not None:
+            self.tickets_per_account.set(tickets["inbound_per_active_account_per_week"])
+        whole = [w for w in tickets.get("weeks", ()) if not w["partial"] and w["inbound_per_active_account"] is not None]
+        if whole:
+            self.tickets_last_week.set(whole[-1]["inbound_per_active_account"])
+        for origin, r in (report.get("time_to_resolution") or {}).items():
+            if origin not in ORIGINS:
+                continue
+            for key, quantile in _QUANTILES.items():
+                if r.get(key) is not None:
+                    self.resolution.labels(origin=origin, quantile=quantile).set(r[key] * 3600.0)
+
+    def value(self, name: str, **labels: str) -> float | None:
+        """The current value of one sample (tests, the demo's summary)."""
+        return self.registry.get_sample_value(name, labels)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,52 @@
+"""The measurement's Prometheus gauges: values from a report and from live verdicts, bounded labels."""
+
+from __future__ import annotations
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from interventions.measurement.decisions import DecisionRecord
+from interventions.measurement.outcomes import Outcome
+from streams.outcomes import OutcomeGauges
+
+REPORT = {
+    "triggers": [
+        {"trigger": "payment_failing", "treated": {"rate": 0.5, "decisions": 40},
+         "control": {"rate": 0.25, "decisions": 12}},
+        {"trigger": "from_another_config", "treated": {"rate": 0.9, "decisions": 10},
+         "control": {"rate": None, "decisions": 0}},
+    ],
+    "tickets": {"inbound_per_active_account_per_week": 0.12, "weeks": [
+        {"inbound_per_active_account": 0.2, "partial": False},
+        {"inbound_per_active_account": 0.1, "partial": False},
+        {"inbound_per_active_account": 0.05, "partial": True},
+    ]},
+    "time_to_resolution": {"inbound": {"median_hours": 20.0, "p90_hours": 50.0},
+                           "proactive": {"median_hours": 2.5, "p90_hours": None}},
+}
+
+
+def test_gauges_from_a_report():
+    g = OutcomeGauges(CollectorRegistry(), triggers=["payment_failing", "onboarding_stalled"])
+    g.set_report(REPORT)
+    assert g.value("forewarn_outcome_success_ratio", trigger="payment_failing", arm="control") == 0.25
+    assert g.value("forewarn_outcome_decisions", trigger="payment_failing", arm="treated") == 40
+    assert g.value("forewarn_inbound_tickets_per_active_account") == pytest.approx(0.12)
+    assert g.value("forewarn_inbound_tickets_per_active_account_last_week") == pytest.approx(0.1)
+    assert g.value("forewarn_time_to_resolution_seconds", origin="proactive", quantile="0.5") == 2.5 * 3600
+    assert g.value("forewarn_time_to_resolution_seconds", origin="proactive", quantile="0.9") is None
+    # A trigger the config does not know mints no label values.
+    text = g.exposition().decode()
+    assert "from_another_config" not in text
+    assert 'forewarn_outcome_decisions{arm="control",trigger="onboarding_stalled"} 0.0' in text
+
+
+def test_gauges_from_live_verdicts():
+    g = OutcomeGauges(CollectorRegistry(), triggers=["payment_failing"])
+    for i, success in enumerate([True, False, False, True, None]):
+        d = DecisionRecord(f"f{i}", f"a{i}", "payment_failing", "x", "treated", 0)
+        g.record(Outcome(d, success, None, 1))
+    g.record(Outcome(DecisionRecord("f9", "a9", "other", "x", "treated", 0), True, None, 1))
+    assert g.value("forewarn_outcome_success_ratio", trigger="payment_failing", arm="treated") == 0.5
+    assert g.value("forewarn_outcome_decisions", trigger="payment_failing", arm="treated") == 4
+    assert "other" not in g.exposition().decode()
