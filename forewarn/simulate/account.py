@@ -9,17 +9,6 @@ decline, a pending cancellation. Nothing else about its future changes.
 
 Events leave already serialised, as tuples ``(ts, key, line, type)``; the
 simulation adds delivery noise and puts them in arrival order.
-
->>> from random import Random
->>> from forewarn.simulate.population import draw_plan
->>> from forewarn.simulate.timeline import Calendar
->>> world = World(Calendar("2026-01-01", 30), ("reports", "dashboards", "integrations"))
->>> acct = SimAccount(draw_plan("acct-1", "steady_power", Random(5), world.calendar), Random(6), world)
->>> out = []
->>> for day in range(30):
-...     acct.live_day(day, out)
->>> len(out) > 30, {e[3] for e in out} >= {"session.started", "feature.used"}
-(True, True)
 """
 
 from __future__ import annotations
@@ -99,7 +88,20 @@ def _resolution_us(rng: Random, mu: float, sigma: float) -> int:
 
 
 class SimAccount:
-    """A customer account driven by its plan, its random stream and any rescues."""
+    """A customer account driven by its plan, its random stream and any rescues.
+
+    >>> from random import Random
+    >>> from forewarn.simulate.population import draw_plan
+    >>> world = World(Calendar("2026-01-01", 30), ("reports", "dashboards", "integrations"))
+    >>> acct = SimAccount(draw_plan("acct-1", "steady_power", Random(5), world.calendar), Random(6), world)
+    >>> out = []
+    >>> for day in range(30):
+    ...     acct.live_day(day, out)
+    >>> len(out) > 30, {e[3] for e in out} >= {"session.started", "feature.used"}
+    (True, True)
+    >>> acct.met("activity", world.calendar.start_us, world.calendar.end_us)
+    True
+    """
 
     def __init__(self, plan: AccountPlan, rng: Random, world: World):
         self.plan = plan

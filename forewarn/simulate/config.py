@@ -1,13 +1,4 @@
-"""Every knob of a simulation run, checked once when the run is configured.
-
->>> cfg = SimulationConfig(accounts=10, days=5, seed=3)
->>> cfg.noise.lateness_seconds, cfg.lift_for("payment_failing")
-(300, 0.25)
->>> SimulationConfig(days=0)
-Traceback (most recent call last):
-...
-forewarn.simulate.errors.SimulationConfigError: days=0: simulate at least 1 day
-"""
+"""Every knob of a simulation run, checked once when the run is configured."""
 
 from __future__ import annotations
 
@@ -45,6 +36,13 @@ class NoiseOptions:
     ``out_of_order_share``: events whose delivery is delayed by up to the lateness,
     so that later events overtake them; never by the lateness or more.
     ``malformed_share``: share of *all output lines* that break the contract.
+
+    >>> NoiseOptions(duplicate_share=0.01).out_of_order_share
+    0.02
+    >>> NoiseOptions(malformed_share=0.7)
+    Traceback (most recent call last):
+    ...
+    forewarn.simulate.errors.SimulationConfigError: malformed_share=0.7: keep it below 0.5 so most lines are events
     """
 
     duplicate_share: float = 0.005
@@ -70,7 +68,16 @@ class NoiseOptions:
 
 @dataclass(frozen=True)
 class SimulationConfig:
-    """One simulation: population size, calendar, seed, noise and planted effects."""
+    """One simulation: population size, calendar, seed, noise and planted effects.
+
+    >>> cfg = SimulationConfig(accounts=10, days=5, seed=3)
+    >>> cfg.noise.lateness_seconds, cfg.lift_for("payment_failing"), cfg.lift_for("model_drop")
+    (300, 0.25, 0.1)
+    >>> SimulationConfig(days=0)
+    Traceback (most recent call last):
+    ...
+    forewarn.simulate.errors.SimulationConfigError: days=0: simulate at least 1 day
+    """
 
     accounts: int = 1000
     days: int = 30

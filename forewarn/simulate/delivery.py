@@ -14,16 +14,6 @@ test or a backtest can check that it saw exactly what was injected:
   reason ``schemas.event.parse_event`` gives it); it has its own ``event_id``.
 
 Delivery stays inside the day, so a day's batch is complete when it is handed over.
-
->>> from forewarn.simulate.config import NoiseOptions
->>> from forewarn.simulate.timeline import Calendar
->>> cal = Calendar("2026-01-01", 1)
->>> noise = DeliveryNoise(NoiseOptions(duplicate_share=1.0, out_of_order_share=0, malformed_share=0), 1, cal)
->>> raw = [(cal.start_us + 3_600_000_000, b"a", b'{"event_id":"a.1"}', "session.started")]
->>> noise.deliver(0, raw)
-[(b'a', b'{"event_id":"a.1"}'), (b'a', b'{"event_id":"a.1"}')]
->>> noise.counts.duplicate_lines, noise.counts.events_by_type
-(1, {'session.started': 1})
 """
 
 from __future__ import annotations
@@ -56,7 +46,11 @@ MALFORMED_REASONS = (
 
 @dataclass
 class DeliveryCounts:
-    """What delivery did so far, summed over days."""
+    """What delivery did so far, summed over days.
+
+    >>> DeliveryCounts(events=10, duplicate_lines=1, malformed_lines=2).lines
+    13
+    """
 
     events: int = 0
     duplicate_lines: int = 0
@@ -115,6 +109,15 @@ class DeliveryNoise:
     Noise draws come from a stream of their own per day, so they never disturb
     the customers' behaviour. The per-event work is done in list comprehensions
     and one sort; only the few noisy events are touched one by one.
+
+    >>> from forewarn.simulate.timeline import Calendar
+    >>> cal = Calendar("2026-01-01", 1)
+    >>> noise = DeliveryNoise(NoiseOptions(duplicate_share=1.0, out_of_order_share=0, malformed_share=0), 1, cal)
+    >>> raw = [(cal.start_us + 3_600_000_000, b"a", b'{"event_id":"a.1"}', "session.started")]
+    >>> noise.deliver(0, raw)
+    [(b'a', b'{"event_id":"a.1"}'), (b'a', b'{"event_id":"a.1"}')]
+    >>> noise.counts.duplicate_lines, noise.counts.events_by_type
+    (1, {'session.started': 1})
     """
 
     def __init__(self, options: NoiseOptions, seed: int, calendar: Calendar):

@@ -4,13 +4,6 @@ A simulated quarter holds millions of events; keeping each as a Python object
 would cost a gigabyte. An account keeps two flat arrays instead — timestamps and
 one-byte codes for the trigger-relevant event types and feature names — and the
 truth decodes them back into reference facts ``(ts, type, feature)`` at the end.
-
->>> codes = FactCodes(("reports", "dashboards", "integrations"))
->>> code = codes.feature_code("dashboards")
->>> codes.is_core(code), codes.is_activity(code), codes.fact(7, code)
-(True, True, (7, 'feature.used', 'dashboards'))
->>> codes.is_activity(codes.PAYMENT_FAILED)
-False
 """
 
 from __future__ import annotations
@@ -26,7 +19,15 @@ NON_CORE_FEATURES = ("search", "exports", "comments", "notifications", "settings
 
 
 class FactCodes:
-    """One-byte codes: five event types, then one code per feature (core features first)."""
+    """One-byte codes: five event types, then one code per feature (core features first).
+
+    >>> codes = FactCodes(("reports", "dashboards", "integrations"))
+    >>> code = codes.feature_code("dashboards")
+    >>> codes.is_core(code), codes.is_activity(code), codes.fact(7, code)
+    (True, True, (7, 'feature.used', 'dashboards'))
+    >>> codes.decode([1, 2], [codes.SESSION, codes.PAYMENT_FAILED])
+    [(1, 'session.started', None), (2, 'payment.failed', None)]
+    """
 
     ONBOARDED = 0
     SESSION = 1

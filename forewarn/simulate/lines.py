@@ -7,13 +7,6 @@ is one the simulator made — identifiers and event types from ``[a-z0-9._-]``,
 timestamps, feature names checked by the configuration — and free-form
 properties still go through orjson. The output equals ``orjson.dumps`` of the
 same object (a test re-serialises every line), keys in the contract's order.
-
->>> from forewarn.simulate.timeline import Calendar
->>> fmt = LineFormat(Calendar("2026-01-01", 1), ("reports",))
->>> fmt.line("a.1", "a", "feature.used", fmt.calendar.start_us, "a-u0", {"feature": "reports"})
-b'{"event_id":"a.1","account_id":"a","type":"feature.used","occurred_at":"2026-01-01T00:00:00Z","user_id":"a-u0","properties":{"feature":"reports"}}'
->>> fmt.line("a.2", "a", "payment.failed", fmt.calendar.start_us, None, {"attempt": 1})
-b'{"event_id":"a.2","account_id":"a","type":"payment.failed","occurred_at":"2026-01-01T00:00:00Z","properties":{"attempt":1}}'
 """
 
 from __future__ import annotations
@@ -28,7 +21,15 @@ __all__ = ["LineFormat"]
 
 
 class LineFormat:
-    """Serialises simulated events; ``feature_json`` holds the text of each ``{"feature": name}``."""
+    """Serialises simulated events; ``feature_json`` holds the text of each ``{"feature": name}``.
+
+    >>> from forewarn.simulate.timeline import Calendar
+    >>> fmt = LineFormat(Calendar("2026-01-01", 1), ("reports",))
+    >>> fmt.line("a.1", "a", "feature.used", fmt.calendar.start_us, "a-u0", {"feature": "reports"})
+    b'{"event_id":"a.1","account_id":"a","type":"feature.used","occurred_at":"2026-01-01T00:00:00Z","user_id":"a-u0","properties":{"feature":"reports"}}'
+    >>> fmt.line("a.2", "a", "payment.failed", fmt.calendar.start_us, None, {"attempt": 1})
+    b'{"event_id":"a.2","account_id":"a","type":"payment.failed","occurred_at":"2026-01-01T00:00:00Z","properties":{"attempt":1}}'
+    """
 
     def __init__(self, calendar: Calendar, features: Iterable[str]):
         self.calendar = calendar

@@ -26,6 +26,9 @@ class SuccessMetric:
 
     ``wanted`` is ``core_feature`` (a ``feature.used`` of a core feature),
     ``payment.succeeded``, or ``activity`` (``session.started`` or ``feature.used``).
+
+    >>> SuccessMetric("activity", 14).window_us // 86_400_000_000
+    14
     """
 
     wanted: str

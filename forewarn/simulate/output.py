@@ -8,13 +8,6 @@ over ``streams.producer.RecordProducer``::
     sink = lambda records: producer.produce_many(settings.topics.usage_events, records)
 
 so the ``--to-kafka`` output plugs in here without touching the simulator.
-
->>> import io
->>> buf = io.BytesIO()
->>> sink = FileSink(buf)
->>> sink([(b"a", b'{"x":1}'), (b"a", b'{"x":2}')])
->>> buf.getvalue()
-b'{"x":1}\\n{"x":2}\\n'
 """
 
 from __future__ import annotations
@@ -35,7 +28,15 @@ EventSink = Callable[[Iterable[tuple[bytes, bytes]]], object]
 
 
 class FileSink:
-    """Writes each record's value as one line to a binary file (or path, opened for writing)."""
+    """Writes each record's value as one line to a binary file (or path, opened for writing).
+
+    >>> import io
+    >>> buf = io.BytesIO()
+    >>> sink = FileSink(buf)
+    >>> sink([(b"a", b'{"x":1}'), (b"a", b'{"x":2}')])
+    >>> buf.getvalue(), sink.lines
+    (b'{"x":1}\\n{"x":2}\\n', 2)
+    """
 
     def __init__(self, target: Path | BinaryIO):
         self._owned = isinstance(target, (str, Path))

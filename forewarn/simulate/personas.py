@@ -21,7 +21,11 @@ __all__ = ["Persona", "Plan", "PERSONAS", "PLANS"]
 
 @dataclass(frozen=True, slots=True)
 class Persona:
-    """A customer story; ``responsiveness`` scales the planted treatment effect for it."""
+    """A customer story; ``responsiveness`` scales the planted treatment effect for it.
+
+    >>> PERSONAS["slow_decline"].responsiveness
+    0.5
+    """
 
     name: str
     weight: float
@@ -32,7 +36,11 @@ class Persona:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """A price plan: monthly revenue range, seats, and the share of seats active on a busy day."""
+    """A price plan: monthly revenue range, seats, and the share of seats active on a busy day.
+
+    >>> PLANS["enterprise"].users_range
+    (10, 30)
+    """
 
     name: str
     weight: float

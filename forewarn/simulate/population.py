@@ -38,7 +38,14 @@ BILLING_CYCLE_DAYS = 30
 
 @dataclass(frozen=True, slots=True)
 class AccountPlan:
-    """An account's natural course; times are epoch microseconds, days are simulated day indexes."""
+    """An account's natural course; times are epoch microseconds, days are simulated day indexes.
+
+    >>> from random import Random
+    >>> from forewarn.simulate.timeline import Calendar
+    >>> plan = draw_plan("acct-7", "payment_failing", Random(3), Calendar("2026-01-01", 90))
+    >>> [kind for _, kind in plan.payment_trouble][:3]
+    ['payment.failed', 'payment.failed', 'payment.failed']
+    """
 
     account_id: str
     persona: str

@@ -15,19 +15,6 @@ counterfactual — would the trigger's success metric have been met had nobody
 intervened? — by replaying a copy of the account without it, then draws whether
 the intervention rescues the customer (the planted lift). ``truth()`` gathers
 everything a report is checked against.
-
->>> from forewarn.simulate.config import SimulationConfig
->>> sim = Simulation(SimulationConfig(accounts=20, days=3, seed=1))
->>> batch = sim.step()
->>> batch.day, batch.date, len(batch.records) > 0
-(0, '2026-01-01', True)
->>> sim.feed([{"command_id": "c1", "account_id": "acct-00003", "trigger": "power_user_gone_quiet",
-...            "intervention": "we_miss_you", "decided_at": "2026-01-01T20:00:00Z"}]).accepted
-1
->>> while not sim.done:
-...     _ = sim.step()
->>> [t.command_id for t in sim.treatments]
-['c1']
 """
 
 from __future__ import annotations
@@ -55,7 +42,11 @@ __all__ = ["Simulation", "DayBatch", "FeedReport", "Treatment"]
 
 @dataclass(frozen=True, slots=True)
 class DayBatch:
-    """One simulated day's records ``(key, value)`` in arrival order; the day is ``[start_us, end_us)``."""
+    """One simulated day's records ``(key, value)`` in arrival order; the day is ``[start_us, end_us)``.
+
+    >>> DayBatch(0, 1767225600000000, 1767312000000000, []).date
+    '2026-01-01'
+    """
 
     day: int
     start_us: int
@@ -69,7 +60,11 @@ class DayBatch:
 
 @dataclass(frozen=True, slots=True)
 class FeedReport:
-    """What ``feed`` did with a set of commands."""
+    """What ``feed`` did with a set of commands.
+
+    >>> FeedReport(accepted=2, duplicates=1)
+    FeedReport(accepted=2, duplicates=1, unknown_accounts=0)
+    """
 
     accepted: int = 0
     duplicates: int = 0
@@ -78,7 +73,18 @@ class FeedReport:
 
 @dataclass(frozen=True, slots=True)
 class Treatment:
-    """One intervention the simulated customer received, with its planted effect and counterfactual."""
+    """One intervention the simulated customer received, with its planted effect and counterfactual.
+
+    ``applied_at`` is when it reached the customer (``decided_at``, or the start
+    of the first day generated after the command arrived); ``rescued_at`` is
+    set when the planted lift made the customer answer; ``natural_success``
+    says whether the success metric would have been met without it.
+
+    >>> t = Treatment("c1", "acct-1", "payment_failing", "outreach", 0, 0, "payment.succeeded",
+    ...               7 * 86_400_000_000, 0.25, None, False, "acct-1-t1")
+    >>> t.rescued_at is None and not t.natural_success
+    True
+    """
 
     command_id: str
     account_id: str
@@ -95,7 +101,21 @@ class Treatment:
 
 
 class Simulation:
-    """A seeded population living through ``config.days`` days, one ``step()`` per day."""
+    """A seeded population living through ``config.days`` days, one ``step()`` per day.
+
+    >>> from forewarn.simulate.config import SimulationConfig
+    >>> sim = Simulation(SimulationConfig(accounts=20, days=3, seed=1))
+    >>> batch = sim.step()
+    >>> batch.day, batch.date, len(batch.records) > 0
+    (0, '2026-01-01', True)
+    >>> sim.feed([{"command_id": "c1", "account_id": "acct-00003", "trigger": "power_user_gone_quiet",
+    ...            "intervention": "we_miss_you", "decided_at": "2026-01-01T20:00:00Z"}]).accepted
+    1
+    >>> while not sim.done:
+    ...     _ = sim.step()
+    >>> [t.command_id for t in sim.treatments]
+    ['c1']
+    """
 
     def __init__(self, config: SimulationConfig):
         self.config = config
@@ -121,6 +141,11 @@ class Simulation:
     @property
     def done(self) -> bool:
         return self.next_day >= self.calendar.days
+
+    @property
+    def pending_commands(self) -> int:
+        """Commands fed whose ``decided_at`` lies after the last day generated so far."""
+        return len(self._queue)
 
     def account(self, account_id: str) -> SimAccount:
         return self._by_id[account_id]

@@ -4,14 +4,6 @@ Generation writes hundreds of thousands of timestamps a second, and
 ``datetime.strftime`` costs more than the rest of an event. Every simulated
 event falls on a whole second, so the text of a timestamp is the day's prefix
 plus one of 86,400 precomputed clock strings.
-
->>> cal = Calendar(start="2026-01-01", days=3)
->>> cal.day_start(1) == cal.start_us + US_PER_DAY
-True
->>> cal.rfc3339(cal.day_start(2) + 3_723 * US_PER_SECOND)
-'2026-01-03T01:02:03Z'
->>> cal.day_of(cal.end_us - 1)
-2
 """
 
 from __future__ import annotations
@@ -38,7 +30,16 @@ def parse_start_date(text: str) -> int:
 
 
 class Calendar:
-    """``days`` consecutive UTC days from ``start``; day ``d`` is ``[day_start(d), day_start(d + 1))``."""
+    """``days`` consecutive UTC days from ``start``; day ``d`` is ``[day_start(d), day_start(d + 1))``.
+
+    >>> cal = Calendar(start="2026-01-01", days=3)
+    >>> cal.day_start(1) == cal.start_us + US_PER_DAY
+    True
+    >>> cal.rfc3339(cal.day_start(2) + 3_723 * US_PER_SECOND)
+    '2026-01-03T01:02:03Z'
+    >>> cal.day_of(cal.end_us - 1)
+    2
+    """
 
     def __init__(self, start: str, days: int):
         self.start = start

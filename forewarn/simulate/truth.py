@@ -53,7 +53,16 @@ def _time(us: int | None) -> str | None:
 
 @dataclass
 class Truth:
-    """Everything the simulation knows that a pipeline has to find out."""
+    """Everything the simulation knows that a pipeline has to find out.
+
+    >>> from forewarn.simulate.config import SimulationConfig
+    >>> from forewarn.simulate.simulation import Simulation
+    >>> sim = Simulation(SimulationConfig(accounts=30, days=2, seed=1))
+    >>> _ = sim.step(); _ = sim.step()
+    >>> truth = sim.truth()
+    >>> len(truth.accounts), truth.summary["days_simulated"], sorted(truth.firing_counts)
+    (30, 2, ['onboarding_stalled', 'payment_failing', 'power_user_gone_quiet'])
+    """
 
     accounts: list[dict[str, Any]]
     firings: list[Firing]
@@ -180,7 +189,7 @@ def build_truth(sim: "Simulation") -> Truth:
         "plans": dict(sorted(Counter(a.plan.plan for a in sim.accounts).items())),
         "firings_by_trigger": firing_counts,
         "churned_accounts": sum(1 for a in sim.accounts if a.canceled_at is not None),
-        "commands": dict(sim.fed),
+        "commands": {**sim.fed, "not_yet_due": sim.pending_commands},
         "treatments": {
             "applied": len(treatments),
             "rescued": sum(1 for t in treatments if t["rescued_at"] is not None),
