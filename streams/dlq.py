@@ -28,12 +28,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from confluent_kafka import OFFSET_INVALID, Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from streams.errors import StreamsError
 from streams.settings import Settings
 
-__all__ = ["DlqReplayError", "ReplayLedger", "ReplayResult", "replay_dlq", "replay_group"]
+__all__ = ["DlqReplayError", "ReplayLedger", "ReplayResult", "committed_offsets", "replay_dlq", "replay_group"]
 
 REPLAYED_FROM = "replayed-from"
 UNKNOWN_REASON = "unknown"
@@ -104,13 +104,28 @@ class ReplayResult:
         return [(reason, topic, n) for (reason, topic), n in sorted(self.replayed.items())]
 
 
-def _committed(settings: Settings, group: str, topic: str, partitions: list[int], timeout: float) -> dict[int, int]:
+_COORDINATOR_MOVING = (KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+                       KafkaError.COORDINATOR_NOT_AVAILABLE)
+
+
+def committed_offsets(settings: Settings, group: str, topic: str, partitions: list[int],
+                      timeout: float = 30.0) -> dict[int, int]:
+    """The offsets ``group`` has committed on ``topic`` (partitions without a commit are left out)."""
     consumer = Consumer(settings.confluent_config(**{"group.id": group, "enable.auto.commit": False,
                                                       "log_level": 3}))
+    deadline = time.monotonic() + timeout
     try:
-        got = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=timeout)
-    except KafkaException as exc:
-        raise DlqReplayError(f"cannot read the replay offsets of group {group!r}: {exc.args[0].str()}") from None
+        while True:
+            try:
+                got = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=timeout)
+                break
+            except KafkaException as exc:
+                # A young cluster answers "not coordinator" while it creates __consumer_offsets.
+                err = exc.args[0]
+                if not (err.retriable() or err.code() in _COORDINATOR_MOVING) or time.monotonic() > deadline:
+                    raise DlqReplayError(
+                        f"cannot read the replay offsets of group {group!r}: {err.str()}") from None
+                time.sleep(0.2)
     finally:
         consumer.close()
     return {tp.partition: tp.offset for tp in got if tp.offset != OFFSET_INVALID and tp.offset >= 0}
@@ -144,10 +159,10 @@ def replay_dlq(settings: Settings, dlq_topic: str, reason: str | None = None, dr
         if meta.error is not None:
             raise DlqReplayError(f"dead-letter topic {dlq_topic!r} does not exist ({meta.error.str()})")
         partitions = sorted(meta.partitions)
-        ledger = ReplayLedger(floor=_committed(settings, replay_group(settings, dlq_topic, None), dlq_topic,
+        ledger = ReplayLedger(floor=committed_offsets(settings, replay_group(settings, dlq_topic, None), dlq_topic,
                                                partitions, timeout))
         if reason is not None:
-            ledger.by_reason[reason] = _committed(settings, group, dlq_topic, partitions, timeout)
+            ledger.by_reason[reason] = committed_offsets(settings, group, dlq_topic, partitions, timeout)
 
         # Snapshot the end of each partition: the run stops there, so it always ends.
         todo: dict[int, tuple[int, int]] = {}
@@ -171,6 +186,9 @@ def replay_dlq(settings: Settings, dlq_topic: str, reason: str | None = None, dr
         while pending:
             batch = consumer.consume(1000, timeout=0.5)
             if not batch:
+                _drop_finished(consumer, dlq_topic, pending, positions)
+                if not pending:
+                    break
                 if time.monotonic() > deadline:
                     raise DlqReplayError(f"no records from {dlq_topic} for a while; partitions left: {sorted(pending)}")
                 continue
@@ -213,6 +231,7 @@ def replay_dlq(settings: Settings, dlq_topic: str, reason: str | None = None, dr
                     if on_progress:
                         on_progress(in_chunk)
                     in_chunk = 0
+            _drop_finished(consumer, dlq_topic, pending, positions)
         if producer is not None:
             _commit_chunk(producer, consumer, dlq_topic, positions, timeout)
         if on_progress and in_chunk:
@@ -229,10 +248,20 @@ def replay_dlq(settings: Settings, dlq_topic: str, reason: str | None = None, dr
         consumer.close()
 
 
+def _drop_finished(consumer: Consumer, topic: str, pending: dict[int, tuple[int, int]],
+                   positions: dict[int, int]) -> None:
+    # A transaction marker can be a partition's last offset and is never delivered:
+    # the consumer's position, not the last record seen, says a partition is done.
+    for tp in consumer.position([TopicPartition(topic, p) for p in pending]):
+        if tp.offset >= pending[tp.partition][1]:
+            positions[tp.partition] = max(positions.get(tp.partition, 0), tp.offset)
+            pending.pop(tp.partition)
+
+
 def _due_for_reason(ledger: ReplayLedger, settings: Settings, dlq_topic: str, partitions: list[int],
                     partition: int, offset: int, reason: str, timeout: float) -> bool:
     if reason not in ledger.by_reason:
-        ledger.by_reason[reason] = _committed(settings, replay_group(settings, dlq_topic, reason), dlq_topic,
+        ledger.by_reason[reason] = committed_offsets(settings, replay_group(settings, dlq_topic, reason), dlq_topic,
                                               partitions, timeout)
     return ledger.due(partition, offset, reason)
 

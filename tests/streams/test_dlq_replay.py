@@ -1,0 +1,175 @@
+"""``forewarn dlq replay`` against the real broker: nothing lost, nothing doubled — across
+reasons, second runs, dry runs and a replay killed half-way."""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+from streams.agents.ingest import dlq_headers
+from streams.dlq import REPLAYED_FROM, DlqReplayError, committed_offsets, replay_dlq, replay_group
+from streams.producer import RecordProducer
+from streams.readback import Record
+from streams.topics import ensure_topics
+
+pytestmark = pytest.mark.integration
+
+
+def _dead_letter(settings, records: list[tuple[str, bytes]], source: str | None = None) -> None:
+    """Write records to the DLQ the way the ingest agent does (same headers)."""
+    producer = RecordProducer(settings)
+    source = source or settings.topics.usage_events
+    for i, (reason, value) in enumerate(records):
+        headers = dlq_headers(reason, "test", source, i % 4, i)
+        producer.produce(settings.topics.usage_events_dlq, value, f"acct-{i % 7}".encode(), headers=headers)
+    producer.flush()
+
+
+def _read(settings, topic: str) -> list:
+    """Every committed record of ``topic`` (read_committed), ending at the end offsets.
+
+    Unlike ``read_topic`` it stops on the consumer's position, because a topic written
+    in transactions ends with a commit marker that is never delivered as a record.
+    """
+    consumer = Consumer(settings.confluent_config(**{
+        "group.id": f"dlq-test-read-{time.monotonic_ns()}", "enable.auto.commit": False,
+        "isolation.level": "read_committed", "log_level": 3}))
+    try:
+        parts = consumer.list_topics(topic, timeout=30).topics[topic].partitions
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1] for p in parts}
+        pending = {p for p, end in ends.items() if end > 0}
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in pending])
+        out, deadline = [], time.monotonic() + 60
+        while pending and time.monotonic() < deadline:
+            for msg in consumer.consume(10_000, timeout=0.2):
+                if not msg.error():
+                    out.append(Record(msg.key(), msg.value(), dict(msg.headers() or []), msg.partition(), msg.offset()))
+            for tp in consumer.position([TopicPartition(topic, p) for p in pending]):
+                if tp.offset >= ends[tp.partition]:
+                    pending.discard(tp.partition)
+        assert not pending, f"could not read {topic} to its end"
+        return out
+    finally:
+        consumer.close()
+
+
+def _replayed(settings, topic: str | None = None) -> collections.Counter:
+    """Values in the source topic that a replay put there, counted."""
+    recs = _read(settings, topic or settings.topics.usage_events)
+    return collections.Counter(r.value for r in recs if REPLAYED_FROM in r.headers)
+
+
+def _cli_env(settings) -> dict[str, str]:
+    return dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=settings.kafka_bootstrap_servers,
+                REDIS_URL=settings.redis_url.get_secret_value(), FOREWARN_APP_ID=settings.app_id,
+                FOREWARN_TOPICS=settings.topics.model_dump_json())
+
+
+def test_replay_by_reason_then_all_replays_each_record_once(settings):
+    ensure_topics(settings)
+    json_bad = [("invalid_json", f'{{"broken {i}'.encode()) for i in range(60)]
+    naive = [("naive_timestamp", f'{{"event_id":"n{i}","occurred_at":"2026-01-01T00:00:00"}}'.encode())
+             for i in range(25)]
+    _dead_letter(settings, json_bad + naive)
+    dlq = settings.topics.usage_events_dlq
+
+    dry = replay_dlq(settings, dlq, dry_run=True)
+    assert dry.rows() == [("invalid_json", settings.topics.usage_events, 60),
+                          ("naive_timestamp", settings.topics.usage_events, 25)]
+    assert _replayed(settings) == collections.Counter()  # a dry run changes nothing
+
+    first = replay_dlq(settings, dlq, reason="naive_timestamp")
+    assert first.total == 25 and first.other_reasons == 60
+    assert _replayed(settings) == collections.Counter(v for _, v in naive)
+    assert replay_dlq(settings, dlq, reason="naive_timestamp").total == 0  # second run: nothing twice
+
+    rest = replay_dlq(settings, dlq)
+    assert rest.rows() == [("invalid_json", settings.topics.usage_events, 60)]
+    assert rest.already_replayed == 25
+    again = replay_dlq(settings, dlq)
+    assert again.total == 0 and again.already_replayed == 0  # the "all" group is past everything now
+    assert _replayed(settings) == collections.Counter(v for _, v in json_bad + naive)
+
+    # The replayed copy says where it came from, and keeps key and bytes.
+    copies = [r for r in _read(settings, settings.topics.usage_events) if REPLAYED_FROM in r.headers]
+    origin = {r.headers[REPLAYED_FROM].decode().rsplit(":", 2)[0] for r in copies}
+    assert origin == {dlq}
+    assert {r.key for r in copies} <= {f"acct-{i}".encode() for i in range(7)}
+
+    # Records dead-lettered after the replays are picked up by the next one, and only they.
+    late = [("late", b'{"late": 1}')]
+    _dead_letter(settings, late)
+    assert replay_dlq(settings, dlq).rows() == [("late", settings.topics.usage_events, 1)]
+    assert _replayed(settings)[b'{"late": 1}'] == 1
+
+
+def test_cli_prints_counts_by_reason_and_a_second_run_replays_nothing(settings):
+    ensure_topics(settings)
+    _dead_letter(settings, [("invalid_json", b"{"), ("invalid_json", b"{{"), ("missing_field", b"{}")])
+    cmd = [sys.executable, "-m", "forewarn.cli", "dlq", "replay"]
+    first = subprocess.run(cmd, env=_cli_env(settings), capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    lines = [ln for ln in first.stdout.splitlines() if "│" in ln]
+    assert any("invalid_json" in ln and "2" in ln for ln in lines)
+    assert any("missing_field" in ln and "1" in ln for ln in lines)
+    second = subprocess.run(cmd, env=_cli_env(settings), capture_output=True, text=True, timeout=120)
+    assert second.returncode == 0, second.stderr
+    assert any("total" in ln and "0" in ln for ln in second.stdout.splitlines())
+    assert sum(_replayed(settings).values()) == 3
+
+
+def test_record_without_source_topic_stops_with_a_clear_error_and_to_routes_it(settings):
+    ensure_topics(settings)
+    producer = RecordProducer(settings)
+    producer.produce(settings.topics.usage_events_dlq, b"orphan", b"acct-1", headers=[("reason", b"invalid_json")])
+    producer.flush()
+    with pytest.raises(DlqReplayError, match="has no source-topic header; replay it with --to TOPIC"):
+        replay_dlq(settings, settings.topics.usage_events_dlq)
+    result = replay_dlq(settings, settings.topics.usage_events_dlq, to_topic=settings.topics.usage_events)
+    assert result.total == 1
+    assert _replayed(settings) == collections.Counter([b"orphan"])
+
+
+def test_missing_destination_topic_is_named_and_nothing_is_committed(settings):
+    ensure_topics(settings)
+    _dead_letter(settings, [("invalid_json", b"{")], source=f"gone-{settings.app_id}")
+    with pytest.raises(DlqReplayError, match=f"topic 'gone-{settings.app_id}' .* does not exist"):
+        replay_dlq(settings, settings.topics.usage_events_dlq)
+    ensure_topics(settings, names=[f"gone-{settings.app_id}"])
+    assert replay_dlq(settings, settings.topics.usage_events_dlq).total == 1
+    assert sum(_replayed(settings, f"gone-{settings.app_id}").values()) == 1
+
+
+def _committed_total(settings) -> int:
+    dlq = settings.topics.usage_events_dlq
+    return sum(committed_offsets(settings, replay_group(settings, dlq, None), dlq, list(range(4))).values())
+
+
+def test_a_replay_killed_half_way_resumes_without_loss_or_doubles(settings):
+    ensure_topics(settings)
+    n = 60_000
+    values = [b'{"broken event %06d' % i + b"x" * 200 for i in range(n)]
+    _dead_letter(settings, [("invalid_json", v) for v in values])
+    proc = subprocess.Popen([sys.executable, "-m", "forewarn.cli", "dlq", "replay"], env=_cli_env(settings),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    # Kill it hard as soon as the first transaction has committed, i.e. half-way.
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None and _committed_total(settings) == 0:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = _committed_total(settings)
+    assert 0 < done_before < n, f"the kill did not land half-way (committed {done_before} of {n})"
+
+    resumed = replay_dlq(settings, settings.topics.usage_events_dlq)
+    assert resumed.total == n - done_before
+    replayed = _replayed(settings)
+    assert len(replayed) == n and set(replayed.values()) == {1}
+    assert set(replayed) == set(values)
