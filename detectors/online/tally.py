@@ -29,7 +29,7 @@ import zlib
 from typing import Any, Protocol
 
 __all__ = ["DayTally", "EventLike", "SESSION", "FEATURE", "PAYMENT_FAILED", "TICKET_OPENED", "CANCELED",
-           "ACTIVITY_TYPES", "event_hash"]
+           "ACTIVITY_TYPES", "SILENT_DAY", "event_hash"]
 
 SESSION = "session.started"
 FEATURE = "feature.used"
@@ -60,13 +60,14 @@ def event_hash(event_id: str) -> int:
 class DayTally:
     """Counts of one account's open UTC day; ``add`` returns False for a duplicate."""
 
-    __slots__ = ("sessions", "features", "users", "payments_failed", "tickets", "active", "seen")
+    __slots__ = ("sessions", "features", "users", "payments_failed", "tickets", "active", "canceled", "seen")
 
     def __init__(self) -> None:
         self.sessions = 0
         self.payments_failed = 0
         self.tickets = 0
         self.active = False
+        self.canceled = False
         self.features: set[str] = set()
         self.users: set[str] = set()
         self.seen: set[int] = set()
@@ -92,6 +93,8 @@ class DayTally:
         elif kind == TICKET_OPENED and event.properties.get("origin") != "proactive":
             # A ticket our own outreach opened says nothing about the customer.
             self.tickets += 1
+        elif kind == CANCELED:
+            self.canceled = True
         return True
 
     def values(self) -> dict[str, int]:
@@ -106,14 +109,14 @@ class DayTally:
         }
 
     def encode(self) -> list[Any]:
-        return [self.sessions, self.payments_failed, self.tickets, 1 if self.active else 0,
+        return [self.sessions, self.payments_failed, self.tickets, int(self.active) | int(self.canceled) << 1,
                 sorted(self.features), sorted(self.users), sorted(self.seen)]
 
     @classmethod
     def decode(cls, data: list[Any]) -> "DayTally":
         t = cls()
         t.sessions, t.payments_failed, t.tickets = int(data[0]), int(data[1]), int(data[2])
-        t.active = bool(data[3])
+        t.active, t.canceled = bool(data[3] & 1), bool(data[3] & 2)
         t.features, t.users, t.seen = set(data[4]), set(data[5]), {int(h) for h in data[6]}
         return t
 

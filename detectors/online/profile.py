@@ -1,0 +1,139 @@
+"""An account's usage profile: a few exponentially weighted statistics, updated once per UTC day.
+
+When a day closes, its counts are folded into decayed sums at two horizons
+(short and long half-lives, in days) for four daily series: active (0/1),
+sessions, distinct features used, active users. Failed payments and tickets
+are kept as decayed *counts* (about "how many in the last month"). Nothing
+else is kept: no raw history, so the state of an account is a couple of
+dozen numbers whatever its volume.
+
+An exponentially weighted mean here is the weighted average of the days seen
+so far with weight ``λ**age`` (``λ = 2 ** (-1 / half_life)``), normalised by
+the weights' sum, so a young account's mean is an honest mean of the days it
+has, not biased toward zero::
+
+    mean_n = Σ_j λ**(n-1-j) x_j  /  Σ_j λ**(n-1-j)       (j = 0 .. n-1)
+
+The decayed sum ``Σ λ**(n-1-j) x_j`` is updated in place (``s = λ s + x``)
+and the weights' sum depends only on ``n``, so it is not stored.
+
+>>> h = Horizons(short_days=7, long_days=28)
+>>> p = ActivityProfile(first_day=100)
+>>> for active in [1, 1, 1, 0]:
+...     p.fold(h, {"day_active": active, "day_sessions": 2 * active, "day_features": active,
+...                "day_users": active, "day_payments_failed": 0, "day_tickets": 0})
+>>> f = p.features(h)
+>>> round(f["active_long"], 3), f["days_since_active"], f["days_observed"]
+(0.741, 1, 4)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Horizons", "ActivityProfile", "SERIES", "FEATURE_NAMES"]
+
+#: The daily series kept at both horizons, in storage order.
+SERIES = ("active", "sessions", "features", "users")
+#: The names ``ActivityProfile.features`` returns, in order.
+FEATURE_NAMES = tuple(f"{s}_{h}" for s in SERIES for h in ("short", "long")) + (
+    "days_since_active", "trend", "payments_failed", "tickets", "days_observed")
+
+
+@dataclass(frozen=True, slots=True)
+class Horizons:
+    """Half-lives in days: ``short`` and ``long`` for the activity means, ``counts`` for payments and tickets."""
+
+    short_days: float = 7.0
+    long_days: float = 56.0
+    counts_days: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.short_days < self.long_days:
+            raise ValueError(f"half-lives must satisfy 0 < short ({self.short_days}) < long ({self.long_days})")
+        if self.counts_days <= 0:
+            raise ValueError(f"counts half-life must be > 0, got {self.counts_days}")
+
+    @property
+    def decays(self) -> tuple[float, float, float]:
+        return (2.0 ** (-1.0 / self.short_days), 2.0 ** (-1.0 / self.long_days), 2.0 ** (-1.0 / self.counts_days))
+
+
+def _weight(decay: float, n: int) -> float:
+    """Σ_{k<n} decay**k: the sum of the weights of n days."""
+    return (1.0 - decay ** n) / (1.0 - decay)
+
+
+@dataclass(slots=True)
+class ActivityProfile:
+    """Decayed sums of one account's daily usage; ``fold`` one closed day at a time, oldest first.
+
+    ``first_day``: UTC day number of the first day folded; ``days``: how many
+    days were folded; ``last_active_day``: the last day with activity (None before any).
+    """
+
+    first_day: int
+    days: int = 0
+    last_active_day: int | None = None
+    sums: list[float] = field(default_factory=lambda: [0.0] * (2 * len(SERIES)))
+    payments_failed: float = 0.0
+    tickets: float = 0.0
+
+    @property
+    def last_day(self) -> int:
+        """The last day folded (``first_day - 1`` before any)."""
+        return self.first_day + self.days - 1
+
+    def fold(self, horizons: Horizons, day: dict[str, int]) -> None:
+        """Fold the next day's counts (``DayTally.values()``; all zero for a silent day)."""
+        short, long_, counts = horizons.decays
+        sums = self.sums
+        for i, name in enumerate(SERIES):
+            x = day["day_" + name]
+            sums[2 * i] = short * sums[2 * i] + x
+            sums[2 * i + 1] = long_ * sums[2 * i + 1] + x
+        self.payments_failed = counts * self.payments_failed + day["day_payments_failed"]
+        self.tickets = counts * self.tickets + day["day_tickets"]
+        if day["day_active"]:
+            self.last_active_day = self.first_day + self.days
+        self.days += 1
+
+    def mean(self, horizons: Horizons, series: str, horizon: str) -> float:
+        """The exponentially weighted daily mean of ``series`` at ``horizon`` ("short" or "long")."""
+        if self.days == 0:
+            return 0.0
+        i = 2 * SERIES.index(series) + (horizon == "long")
+        decay = horizons.decays[horizon == "long"]
+        return self.sums[i] / _weight(decay, self.days)
+
+    def features(self, horizons: Horizons) -> dict[str, float]:
+        """The profile as named features (see ``FEATURE_NAMES``); 0.0 means before anything is known."""
+        out: dict[str, float] = {}
+        if self.days:
+            w_short = _weight(horizons.decays[0], self.days)
+            w_long = _weight(horizons.decays[1], self.days)
+        else:
+            w_short = w_long = math.inf
+        sums = self.sums
+        for i, name in enumerate(SERIES):
+            out[name + "_short"] = sums[2 * i] / w_short
+            out[name + "_long"] = sums[2 * i + 1] / w_long
+        since = self.days if self.last_active_day is None else self.last_day - self.last_active_day
+        out["days_since_active"] = since
+        long_active = out["active_long"]
+        out["trend"] = out["active_short"] / long_active - 1.0 if long_active > 0 else 0.0
+        out["payments_failed"] = self.payments_failed
+        out["tickets"] = self.tickets
+        out["days_observed"] = self.days
+        return out
+
+    def encode(self) -> list[Any]:
+        return [self.first_day, self.days, self.last_active_day, list(self.sums), self.payments_failed, self.tickets]
+
+    @classmethod
+    def decode(cls, data: list[Any]) -> "ActivityProfile":
+        first, days, last, sums, failed, tickets = data
+        return cls(int(first), int(days), None if last is None else int(last), [float(s) for s in sums],
+                   float(failed), float(tickets))
