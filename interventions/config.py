@@ -28,6 +28,7 @@ schemas.config_yaml.ConfigError: f.yaml:1:19: holdout.share: 1.5 is not a share;
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -124,7 +125,9 @@ def parse_policy(node: Node, parsed: Mapping[str, Any]) -> PolicyConfig:
             per: dict[str, float] = {}
             for name, share_node in t.as_map("{payment_failing: 20%}").items():
                 if known and name not in known:
-                    raise share_node.error(f"unknown trigger {name!r}; name one of: {', '.join(sorted(known))}",
+                    close = difflib.get_close_matches(name, list(known), n=1)
+                    hint = f"did you mean {close[0]!r}? " if close else ""
+                    raise share_node.error(f"unknown trigger {name!r}; {hint}(triggers: {', '.join(sorted(known))})",
                                            at_key=True)
                 per[name] = _share(share_node)
             values["holdout_by_trigger"] = per

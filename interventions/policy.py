@@ -302,7 +302,9 @@ class PolicyEngine:
               evidence: dict[str, Any], arm: str, reason: str | None) -> None:
         spec = self._spec(trigger)
         cid = command_id(fid) if arm == "treated" else None
-        result.decisions.append(Decision(
+        # The engine builds these from values it has checked, so it skips re-validation (a third of a
+        # firing's cost); tests/interventions/test_policy.py re-validates every output against the contract.
+        result.decisions.append(Decision.model_construct(
             decision_id=decision_id(fid), firing_id=fid, account_id=account, trigger=trigger,
             intervention=spec.name if spec is not None else None, arm=arm, reason=reason,
             fired_at=to_datetime(fired_at), decided_at=to_datetime(decided_at), experiment=self.policy.salt,
@@ -312,9 +314,10 @@ class PolicyEngine:
             return
         context = {"account_id": account, "trigger": trigger, "intervention": spec.name,
                    "fired_at": format_rfc3339(fired_at), "evidence": evidence}
-        result.commands.append(InterventionCommand(
+        result.commands.append(InterventionCommand.model_construct(
             command_id=cid, firing_id=fid, account_id=account, trigger=trigger, intervention=spec.name,
-            channel=spec.channel, payload=CommandPayload(content=render(spec.template, context), evidence=evidence),
+            channel=spec.channel,
+            payload=CommandPayload.model_construct(content=render(spec.template, context), evidence=evidence),
             decided_at=to_datetime(decided_at), expires_at=to_datetime(decided_at + self.policy.command_ttl_us),
         ))
 

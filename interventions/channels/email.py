@@ -14,8 +14,10 @@
         to: success-team@example.com   # used when the template renders no "to"
         ca_file: /etc/ssl/private-ca.pem  # optional: trust this CA instead of the system's
 
-The intervention's template supplies ``subject`` and ``body`` (and may
-supply ``to``, e.g. ``"{{evidence.owner_email}}"``). The ``Message-ID`` is
+The intervention's template supplies ``subject`` and ``body`` (without a
+``body``, its other fields become ``name: value`` lines, so a template that
+only names a how-to ``resource`` still reads sensibly) and may supply ``to``,
+e.g. ``"{{evidence.owner_email}}"``. The ``Message-ID`` is
 derived from the command id and the command id is also sent as
 ``X-Forewarn-Command-Id`` and ``Idempotency-Key``, so a mail system can
 recognise a resend. SMTP 4xx replies, timeouts and dropped connections may
@@ -36,6 +38,8 @@ from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
 from typing import Any, ClassVar
 
+from pydantic import SecretStr
+
 from interventions.channels.base import Channel, ChannelSpec
 from interventions.channels.signing import COMMAND_ID_HEADER, IDEMPOTENCY_HEADER
 from interventions.channels.ssrf import TargetGuard
@@ -43,7 +47,15 @@ from interventions.errors import DeliveryError
 from schemas.command import InterventionCommand
 from schemas.config_yaml import MapNode
 
-__all__ = ["EmailChannel", "build_message"]
+__all__ = ["EmailChannel", "build_message", "plain_body"]
+
+
+def plain_body(content: dict[str, Any]) -> str:
+    """The template's ``body``, or else its other fields as ``name: value`` lines (e.g. a how-to link)."""
+    if content.get("body"):
+        return str(content["body"])
+    skip = {"subject", "to", "html"}
+    return "\n".join(f"{k}: {v}" for k, v in content.items() if k not in skip and isinstance(v, (str, int, float)))
 
 
 def build_message(command: InterventionCommand, sender: str, default_to: str | None) -> EmailMessage:
@@ -65,7 +77,7 @@ def build_message(command: InterventionCommand, sender: str, default_to: str | N
     msg["Message-ID"] = f"<{command.command_id}@{domain}>"
     msg[COMMAND_ID_HEADER] = command.command_id
     msg[IDEMPOTENCY_HEADER] = command.command_id
-    msg.set_content(str(content.get("body") or ""))
+    msg.set_content(plain_body(content))
     if content.get("html"):
         msg.add_alternative(str(content["html"]), subtype="html")
     return msg
@@ -83,7 +95,8 @@ class EmailChannel(Channel):
         o = spec.options
         self._host, self._port = o["host"], o["port"]
         self._starttls, self._tls = o["starttls"], o["tls"]
-        self._username, self._password = o.get("username"), password
+        self._username = o.get("username")
+        self._password = SecretStr(password or "")  # masked in every repr and log line
         self._sender, self._default_to = o["from"], o.get("to")
         self._context = ssl.create_default_context(cafile=o.get("ca_file"))
 
@@ -128,7 +141,7 @@ class EmailChannel(Channel):
                 if self._starttls:
                     smtp.starttls(context=self._context)
                 if self._username:
-                    smtp.login(self._username, self._password or "")
+                    smtp.login(self._username, self._password.get_secret_value())
                 refused = smtp.send_message(msg)
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]

@@ -9,8 +9,8 @@
       outreach:     {kind: kafka, topic: customer-outreach}
 
 Every intervention's ``channel`` must name an entry here (when the section is
-present), and interventions sent by email must have a ``subject`` and a
-``body`` in their template. Secrets (signing keys, SMTP passwords) are never
+present), and interventions sent by email must have a ``subject`` in their
+template. Secrets (signing keys, SMTP passwords) are never
 in this file: the dispatcher takes them from its settings, by channel name.
 
 >>> from schemas.config_yaml import load_yaml_text
@@ -95,11 +95,9 @@ def _check_catalogue(specs: Mapping[str, ChannelSpec], parsed: Mapping[str, Any]
             hint = f"did you mean {close[0]!r}? " if close else ""
             raise ConfigError(f"{where}: unknown channel {spec.channel!r}; {hint}define it under channels: "
                               f"(defined: {', '.join(sorted(specs)) or 'none'})")
-        if channel.kind == "email":
-            missing = [k for k in ("subject", "body") if not spec.template.get(k)]
-            if missing:
-                raise ConfigError(f"{spec.mark}: interventions.{spec.name}.template: an email needs "
-                                  f"{' and '.join(missing)}; add e.g. subject: Getting started, body: ...")
+        if channel.kind == "email" and not spec.template.get("subject"):
+            raise ConfigError(f"{spec.mark}: interventions.{spec.name}.template: an email needs a subject; "
+                              f"add e.g. subject: Getting started")
 
 
 def build_channel(spec: ChannelSpec, secret: str | None, guard: TargetGuard,

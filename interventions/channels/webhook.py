@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import httpx
+from pydantic import SecretBytes
 
 from interventions.channels.base import Channel, ChannelSpec
 from interventions.channels.signing import (
@@ -81,7 +82,7 @@ class WebhookChannel(Channel):
 
     def __init__(self, spec: ChannelSpec, secret: str, guard: TargetGuard, max_connections: int = 32):
         super().__init__(spec)
-        self._secret = secret.encode()
+        self._secret = SecretBytes(secret.encode())  # masked in every repr and log line
         self._guard = guard
         self._url: str = spec.options["url"]
         self._extra_headers: dict[str, str] = dict(spec.options.get("headers") or {})
@@ -115,7 +116,7 @@ class WebhookChannel(Channel):
             IDEMPOTENCY_HEADER: command.command_id,
             COMMAND_ID_HEADER: command.command_id,
             TIMESTAMP_HEADER: stamp,
-            SIGNATURE_HEADER: sign(self._secret, stamp, payload),
+            SIGNATURE_HEADER: sign(self._secret.get_secret_value(), stamp, payload),
         }
         extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
         try:

@@ -222,3 +222,26 @@ def test_decisions_do_not_depend_on_chunking_or_redelivered_copies(raw, chunks, 
     one_chunk = _decide_all(fs, [], policy)
     assert _decide_all(with_dups, chunks, policy) == one_chunk
     assert len(one_chunk) == len({f.firing_id for f in fs})  # one decision per distinct firing
+
+
+def test_every_decision_and_command_the_engine_builds_passes_its_contract():
+    """The engine skips pydantic validation for speed; this is the check it relies on."""
+    from schemas.command import InterventionCommand
+    from schemas.decision import Decision
+
+    rng = random.Random(9)
+    policy = PolicyConfig(default_holdout=0.3, quiet_hours=QuietHours(21 * 60, 8 * 60, "Europe/Berlin"))
+    engine = _engine(policy)
+    fs = sorted((Firing(rng.choice([PAY, ONB, QUIET, "model_drop"]), f"acct-{rng.randrange(40)}",
+                        T0 + rng.randrange(60 * DAY), {"count": rng.randrange(5)}) for _ in range(800)),
+                key=lambda f: f.fired_at)
+    out = engine.process(0, fs)
+    rest = engine.flush(0)
+    decisions, commands = out.decisions + rest.decisions, out.commands + rest.commands
+    assert {d.arm for d in decisions} == {"treated", "control", "suppressed"} and commands
+    for d in decisions:
+        assert Decision.model_validate_json(d.model_dump_json()) == d
+    for c in commands:
+        assert InterventionCommand.model_validate_json(c.model_dump_json()) == c
+    treated = {d.command_id for d in decisions if d.arm == "treated"}
+    assert treated == {c.command_id for c in commands}
