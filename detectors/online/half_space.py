@@ -85,15 +85,19 @@ class HalfSpaceTreesScorer(DropScorer):
             preprocessing.MinMaxScaler(),
             anomaly.HalfSpaceTrees(n_trees=n_trees, height=height, window_size=window_size, seed=seed),
         )
+        self._learned = 0
 
     def score_one(self, x: Mapping[str, float], memory: list[float]) -> float:
-        if x["days_observed"] < self.min_days:
+        # Before the first lesson River's scaler would create its per-feature entries while
+        # scoring; the trees score 0 then anyway, and scoring stays free of side effects.
+        if x["days_observed"] < self.min_days or not self._learned:
             return 0.0
         return float(self._model.score_one(relative_usage(x)))
 
     def learn_one(self, x: Mapping[str, float], memory: list[float]) -> None:
         if x["days_observed"] >= self.min_days:
             self._model.learn_one(relative_usage(x))
+            self._learned += 1
 
     def baseline(self, x: Mapping[str, float]) -> dict[str, Any]:
         return {
