@@ -19,6 +19,8 @@ from typing import Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from streams.dispatcher.settings import DispatcherSettings
+
 __all__ = ["Settings", "Topics", "KafkaSecurity"]
 
 #: The shipped configuration, found relative to the source tree rather than the working directory.
@@ -99,6 +101,7 @@ class Settings(BaseSettings):
     consumer_max_fetch_size: int = Field(default=16 * 1024 * 1024, ge=64 * 1024)
     max_poll_records: int = Field(default=20_000, ge=1)
     max_inflight_bytes: int = Field(default=64 * 1024 * 1024, ge=1024 * 1024)
+    dispatcher: DispatcherSettings = DispatcherSettings()
 
     # -- client configuration -------------------------------------------------
 
