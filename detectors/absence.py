@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors.base import Fired, Primitive, RuleState
+from detectors.base import Fired, Primitive, RuleState, take_due
 from schemas.config_yaml import MapNode, format_duration
 from schemas.predicate import EventSpec, read_event_specs
 from schemas.timefmt import format_rfc3339
@@ -80,26 +80,25 @@ class Absence(Primitive):
         return AbsenceState()
 
     def fold(self, state: AbsenceState, upto: int, out: list[Fired]) -> None:
-        pending = state.pending
-        if pending:
-            due = [p for p in pending if p[0] < upto]
-            if due:
-                state.pending = [p for p in pending if p[0] >= upto] if len(due) < len(pending) else []
-                if len(due) > 1:
-                    due.sort(key=_order)
-                within = self.within_us
-                for ts, _h, roles in due:
-                    status = state.status
-                    if status == _DONE:
-                        break
-                    if status == _ARMED and state.t0 + within <= ts:
-                        self._fire(state, out)
-                        break
-                    if status == _WAITING and roles & self.AFTER:
-                        state.status = status = _ARMED
-                        state.t0 = ts
-                    if status == _ARMED and roles & self.EXPECT:
-                        state.status = _DONE
+        if state.status == _DONE:
+            state.pending = []
+            return
+        due = take_due(state, upto)
+        if due is not None:
+            if len(due) > 1:
+                due.sort(key=_order)
+            within = self.within_us
+            for ts, _h, roles in due:
+                status = state.status
+                if status == _ARMED and state.t0 + within <= ts:
+                    self._fire(state, out)
+                    break
+                if status == _WAITING and roles & self.AFTER:
+                    state.status = status = _ARMED
+                    state.t0 = ts
+                if status == _ARMED and roles & self.EXPECT:
+                    state.status = _DONE
+                    break
         if state.status == _ARMED and state.t0 + self.within_us <= upto:
             self._fire(state, out)
         if state.status == _DONE:

@@ -38,7 +38,7 @@ from typing import Any, ClassVar
 from schemas.config_yaml import MapNode
 from schemas.predicate import EventSpec
 
-__all__ = ["Pending", "RuleState", "Primitive", "Fired"]
+__all__ = ["Pending", "RuleState", "Primitive", "Fired", "take_due"]
 
 #: One pending event of one trigger: (event time µs, 64-bit hash of event_id, role bits).
 Pending = tuple[int, int, int]
@@ -54,6 +54,23 @@ class RuleState:
 
     def __init__(self) -> None:
         self.pending: list[Pending] = []
+
+
+def take_due(state: RuleState, upto: int) -> list[Pending] | None:
+    """Remove and return the pending events before ``upto`` (in arrival order), or None if there are none."""
+    pending = state.pending
+    if not pending:
+        return None
+    if len(pending) == 1:
+        if pending[0][0] < upto:
+            state.pending = []
+            return pending
+        return None
+    due = [p for p in pending if p[0] < upto]
+    if not due:
+        return None
+    state.pending = [p for p in pending if p[0] >= upto] if len(due) < len(pending) else []
+    return due
 
 
 class Primitive(ABC):

@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detectors.base import Fired, Primitive, RuleState
+from detectors.base import Fired, Primitive, RuleState, take_due
 from schemas.config_yaml import MapNode, format_duration
 from schemas.predicate import EventSpec, read_event_specs
 from schemas.timefmt import format_rfc3339
@@ -100,13 +100,9 @@ class Count(Primitive):
         return CountState()
 
     def fold(self, state: CountState, upto: int, out: list[Fired]) -> None:
-        pending = state.pending
-        if not pending:
+        due = take_due(state, upto)
+        if due is None:
             return
-        due = [p for p in pending if p[0] < upto]
-        if not due:
-            return
-        state.pending = [p for p in pending if p[0] >= upto] if len(due) < len(pending) else []
         if len(due) > 1:
             due = _phased(due)
         times = state.times

@@ -28,7 +28,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from detectors.base import Fired, Primitive, RuleState
+from detectors.base import Fired, Primitive, RuleState, take_due
 from schemas.config_yaml import MapNode, format_duration
 from schemas.predicate import EventSpec, read_event_specs
 from schemas.timefmt import US_PER_DAY, format_rfc3339
@@ -93,26 +93,25 @@ class HabitSilence(Primitive):
         return state.last is not None and not state.fired and state.mask.bit_count() >= self.min_days
 
     def fold(self, state: HabitState, upto: int, out: list[Fired]) -> None:
-        pending = state.pending
-        if pending:
-            due = [p for p in pending if p[0] < upto]
-            if due:
-                state.pending = [p for p in pending if p[0] >= upto] if len(due) < len(pending) else []
-                if len(due) > 1:
-                    due.sort()
-                silence = self.silence_us
-                for ts, _h, _roles in due:
-                    last = state.last
-                    if last is None:
-                        state.last, state.mask = ts, 1
-                        continue
-                    if last + silence <= ts and self._habitual(state):
-                        self._fire(state, out)
-                    shift = ts // US_PER_DAY - last // US_PER_DAY
+        due = take_due(state, upto)
+        if due is not None:
+            if len(due) > 1:
+                due.sort()
+            silence = self.silence_us
+            for ts, _h, _roles in due:
+                last = state.last
+                if last is None:
+                    state.last, state.mask = ts, 1
+                    continue
+                if last + silence <= ts and not state.fired and state.mask.bit_count() >= self.min_days:
+                    self._fire(state, out)
+                shift = ts // US_PER_DAY - last // US_PER_DAY
+                if shift:
                     state.mask = ((state.mask << shift) | 1) & self._full if shift < self.of_days else 1
-                    state.last = ts
-                    state.fired = False
-        if state.last is not None and state.last + self.silence_us <= upto and self._habitual(state):
+                state.last = ts
+                state.fired = False
+        last = state.last
+        if last is not None and last + self.silence_us <= upto and self._habitual(state):
             self._fire(state, out)
 
     def _fire(self, state: HabitState, out: list[Fired]) -> None:
@@ -129,8 +128,10 @@ class HabitSilence(Primitive):
     def next_due(self, state: HabitState) -> int | None:
         if self._habitual(state):
             return state.last + self.silence_us
-        if state.pending:
-            return min(p[0] for p in state.pending) + self.silence_us
+        pending = state.pending
+        if pending:
+            first = pending[0][0] if len(pending) == 1 else min(p[0] for p in pending)
+            return first + self.silence_us
         return None
 
     def is_blank(self, state: HabitState) -> bool:

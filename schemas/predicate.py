@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from schemas.config_yaml import Node
@@ -37,7 +37,6 @@ __all__ = ["Condition", "Predicate", "EventSpec", "read_predicate", "read_event_
 
 EVENT_TYPE_RE = re.compile(EVENT_TYPE_PATTERN)
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
-_MISSING = object()
 
 
 def _typed(value: Any) -> tuple[str, Any] | None:
@@ -60,12 +59,37 @@ class Condition:
     negate: bool = False
 
     def holds(self, properties: Mapping[str, Any]) -> bool:
-        value = properties.get(self.prop, _MISSING)
+        return self.compile()(properties)
+
+    def compile(self):
+        """A fast ``properties -> bool`` for the hot path (one dict lookup and one set lookup)."""
+        prop, negate = self.prop, self.negate
         if self.values is None:
-            present = value is not _MISSING and value is not None
-            return present != self.negate
-        key = _typed(value) if value is not _MISSING else None
-        return (key in self.values) != self.negate
+            if negate:
+                return lambda props: props.get(prop) is None
+            return lambda props: props.get(prop) is not None
+        texts = frozenset(v for k, v in self.values if k == "text")
+        numbers = frozenset(v for k, v in self.values if k == "number")
+        bools = frozenset(v for k, v in self.values if k == "bool")
+        if not numbers and not bools:
+            if negate:
+                return lambda props: not ((v := props.get(prop)).__class__ is str and v in texts)
+            return lambda props: (v := props.get(prop)).__class__ is str and v in texts
+
+        def holds(props: Mapping[str, Any]) -> bool:
+            v = props.get(prop)
+            t = v.__class__
+            if t is str:
+                found = v in texts
+            elif t is bool:
+                found = v in bools
+            elif t is int or t is float:
+                found = v in numbers
+            else:
+                found = False
+            return found != negate
+
+        return holds
 
     def describe(self) -> str:
         if self.values is None:
@@ -84,12 +108,26 @@ class Predicate:
     """
 
     conditions: tuple[Condition, ...]
+    _check: Any = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        checks = tuple(c.compile() for c in self.conditions)
+        if len(checks) == 1:
+            check = checks[0]
+        else:
+            def check(props: Mapping[str, Any]) -> bool:
+                for one in checks:
+                    if not one(props):
+                        return False
+                return True
+        object.__setattr__(self, "_check", check)
 
     def __call__(self, properties: Mapping[str, Any]) -> bool:
-        for condition in self.conditions:
-            if not condition.holds(properties):
-                return False
-        return True
+        return self._check(properties)
+
+    def compiled(self):
+        """The predicate as a plain function (no method dispatch), for the engine's per-event loop."""
+        return self._check
 
     def describe(self) -> str:
         return " and ".join(c.describe() for c in self.conditions)

@@ -1,0 +1,71 @@
+"""``forewarn check-config [PATH]``: exactly the start-up checks, and what the file defines.
+
+It calls the same :func:`detectors.config.load_config` every process calls at
+start-up, so a file that passes here cannot fail there. On a mistake it
+prints one ``file:line:column: ...`` line and exits 1 (the CLI's handling of
+:class:`schemas.errors.ForewarnError`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from detectors.config import ForewarnConfig, load_config
+from schemas.config_yaml import format_duration
+
+__all__ = ["register", "config_tables"]
+
+
+def config_tables(config: ForewarnConfig) -> list[Table]:
+    """Triggers (rule, response, success metric), the intervention catalogue, and engine settings."""
+    triggers = Table(title=f"Triggers in {config.source}")
+    triggers.add_column("trigger", style="bold", overflow="fold")
+    triggers.add_column("kind")
+    triggers.add_column("fires when")
+    triggers.add_column("intervention", overflow="fold")
+    triggers.add_column("success metric")
+    for name, trigger in config.triggers.items():
+        triggers.add_row(name, trigger.rule.kind, escape(trigger.rule.describe()), trigger.intervention,
+                         escape(config.success_metric(name).describe()))
+    catalogue = Table(title="Interventions")
+    catalogue.add_column("intervention", style="bold", overflow="fold")
+    catalogue.add_column("channel")
+    catalogue.add_column("priority", justify="right")
+    catalogue.add_column("cooldown", justify="right")
+    catalogue.add_column("success metric")
+    catalogue.add_column("used by", overflow="fold")
+    for name, spec in config.interventions.items():
+        users = [t for t, trig in config.triggers.items() if trig.intervention == name]
+        catalogue.add_row(name, spec.channel, str(spec.priority), format_duration(spec.cooldown_us),
+                          escape(spec.success.describe()), ", ".join(users) or "[dim]no trigger[/]")
+    engine = Table(title="Engine")
+    engine.add_column("setting")
+    engine.add_column("value")
+    engine.add_row("allowed_lateness", format_duration(config.engine.allowed_lateness_us))
+    engine.add_row("state_ttl", format_duration(config.engine.state_ttl_us))
+    for name, values in sorted(config.engine.sets.items()):
+        engine.add_row(f"sets.{name}", escape(", ".join(sorted(map(str, values)))))
+    return [triggers, catalogue, engine]
+
+
+def register(app: typer.Typer, bench: typer.Typer) -> None:
+    @app.command("check-config")
+    def check_config(
+        path: Path = typer.Argument(None, metavar="[PATH]", help="Config file; default: the settings' config_path."),
+    ) -> None:
+        """Validate a config file with the start-up checks and show what it defines."""
+        if path is None:
+            from streams.settings import Settings
+
+            path = Settings().config_path
+        config = load_config(path)
+        console = Console()
+        for table in config_tables(config):
+            console.print(table)
+        console.print(f"[green]ok[/]: {escape(str(path))}: {len(config.triggers)} triggers, "
+                      f"{len(config.interventions)} interventions")
