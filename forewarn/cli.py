@@ -25,7 +25,6 @@ COMMAND_MODULES = [
     "forewarn.commands.demo",
     "forewarn.commands.dlq",
     "forewarn.commands.simulate",
-    "forewarn.commands.bench_consumer",
     "forewarn.commands.backtest",
     "forewarn.commands.config",
     "forewarn.commands.report",
