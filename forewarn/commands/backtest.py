@@ -54,7 +54,8 @@ class BacktestError(ForewarnError):
 
 
 _valid_types: dict[str, bool] = {}
-_minute_us: dict[str, int] = {}
+_minute_us: dict[str, int | None] = {}
+_UNSEEN = object()
 
 
 def _type_ok(kind: str) -> bool:
@@ -65,12 +66,12 @@ def _type_ok(kind: str) -> bool:
     return ok
 
 
-def _minute(prefix: str) -> int:
-    """µs of ``YYYY-MM-DDTHH:MM:`` (validated by parse_rfc3339 itself), or -1 when it is not a valid minute."""
+def _minute(prefix: str) -> int | None:
+    """µs of ``YYYY-MM-DDTHH:MM:`` (validated by parse_rfc3339 itself), or None when it is not a valid minute."""
     try:
-        us = parse_rfc3339(prefix + "00Z")
+        us: int | None = parse_rfc3339(prefix + "00Z")
     except ValueError:
-        us = -1
+        us = None
     if len(_minute_us) >= 64 * _CACHE_LIMIT:
         _minute_us.clear()
     _minute_us[prefix] = us
@@ -83,11 +84,11 @@ def _utc_stamp(stamp: str) -> int | None:
     if n < 20 or n > 27 or stamp[-1] != "Z" or stamp[16] != ":":
         return None
     prefix = stamp[:17]
-    base = _minute_us.get(prefix)
-    if base is None:
+    base = _minute_us.get(prefix, _UNSEEN)
+    if base is _UNSEEN:
         base = _minute(prefix)
     secs = stamp[17:19]
-    if base < 0 or not (secs.isascii() and secs.isdigit()) or secs > "59":
+    if base is None or not (secs.isascii() and secs.isdigit()) or secs > "59":
         return None
     us = base + int(secs) * US_PER_SECOND
     if n == 20:
