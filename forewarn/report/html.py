@@ -47,7 +47,7 @@ th, td { text-align: right; padding: 5px 8px; border-bottom: 1px solid var(--rul
 th:first-child, td:first-child, td.l, th.l { text-align: left; }
 th { font-weight: 600; color: var(--muted); font-size: 13px; white-space: normal; }
 td.wrap { white-space: normal; }
-td.reason { white-space: normal; color: var(--muted); text-align: left; }
+td.reason { white-space: normal; color: var(--muted); text-align: left; min-width: 12em; }
 .treated { color: var(--treated); } .control { color: var(--control); }
 svg.chart { max-width: 100%; height: auto; font-size: 12px; }
 svg .grid { stroke: var(--rule); } svg .axis { stroke: #9ca3af; }
@@ -116,7 +116,7 @@ def _triggers(j: Mapping[str, Any]) -> str:
     for t in triggers:
         d = t["decisions"]
         cells = [
-            f'<td class="l"><b>{escape(t["trigger"])}</b><br><span class="muted">{escape(t["intervention"])}: '
+            f'<td class="l wrap"><b>{escape(t["trigger"])}</b><br><span class="muted">{escape(t["intervention"])}: '
             f'{escape(t["success_metric"])}</span></td>',
             f'<td>{fmt.count(d.get("treated"))} / {fmt.count(d.get("control"))} / {fmt.count(d.get("suppressed"))}</td>',
             f'<td>{fmt.count(t["open_windows"])}</td>',
@@ -193,7 +193,9 @@ def _retention(j: Mapping[str, Any]) -> str:
             else f'<span class="muted">{escape(at["reason"] or "")}</span>')
     by_trigger = "".join(
         f'<tr><td class="l">{escape(t)}</td><td>{fmt.pct(r["treated"])}</td><td>{fmt.pct(r["control"])}</td>'
-        f'<td>{fmt.pp(r["difference"])}</td><td>{fmt.pp_interval(r["interval"]) if r["interval"] else escape(r["reason"] or "")}</td></tr>'
+        f'<td>{fmt.pp(r["difference"])}</td>'
+        + (f'<td>{fmt.pp_interval(r["interval"])}</td>' if r["interval"] else f'<td class="reason">{escape(r["reason"] or "")}</td>')
+        + '</tr>'
         for t, r in ret.get("by_trigger", {}).items())
     table = (f'<table><tr><th class="l">arm</th><th>accounts</th><th>churned</th><th>retained at day {h:g}</th>'
              f'<th>still followed</th></tr>'
