@@ -29,11 +29,14 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
-from interventions.measurement.decisions import MEASURED_ARMS
-from interventions.measurement.outcomes import Outcome
+from interventions.measurement.decisions import MEASURED_ARMS, DecisionRecord
+from interventions.measurement.outcomes import Outcome, OutcomeTracker
+from interventions.measurement.state import OutcomeState
 from interventions.measurement.tickets import ORIGINS
+from schemas.catalogue import SuccessMetric
+from schemas.event import Event
 
-__all__ = ["OutcomeGauges"]
+__all__ = ["OutcomeGauges", "OutcomeMonitor"]
 
 _QUANTILES = {"median_hours": "0.5", "p90_hours": "0.9"}
 
@@ -110,3 +113,45 @@ class OutcomeGauges:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class OutcomeMonitor:
+    """Live glue: an :class:`OutcomeTracker` whose verdicts keep the success-ratio gauges current.
+
+    A consumer of ``usage-events`` and ``intervention-decisions`` calls
+    ``events``/``decisions`` with what it read and ``advance`` with its
+    watermark. ``lookback_us`` must cover how long a decision can trail the
+    events that judge it (allowed lateness plus the policy's decision window);
+    the state is where the tracker's memory lives (in memory by default; a
+    Redis-backed :class:`OutcomeState` makes it survive restarts).
+
+    >>> from prometheus_client import CollectorRegistry
+    >>> from schemas.predicate import EventSpec
+    >>> DAY = 86_400_000_000
+    >>> monitor = OutcomeMonitor(OutcomeGauges(CollectorRegistry(), ["payment_failing"]),
+    ...     {"payment_failing": SuccessMetric((EventSpec("payment.succeeded"),), 7 * DAY)}, lookback_us=DAY)
+    >>> monitor.events([Event("e1", "a1", "payment.succeeded", DAY + 5)])
+    >>> monitor.decisions([DecisionRecord("f1", "a1", "payment_failing", "outreach", "treated", DAY)])
+    >>> monitor.gauges.value("forewarn_outcome_success_ratio", trigger="payment_failing", arm="treated")
+    1.0
+    """
+
+    def __init__(self, gauges: OutcomeGauges, metrics: Mapping[str, SuccessMetric],
+                 state: OutcomeState | None = None, lookback_us: int = 0) -> None:
+        self.gauges = gauges
+        self.tracker = OutcomeTracker(metrics, state, lookback_us)
+
+    def _record(self, outcomes: Iterable[Outcome]) -> None:
+        for outcome in outcomes:
+            self.gauges.record(outcome)
+
+    def decisions(self, decisions: Iterable[DecisionRecord]) -> None:
+        for d in decisions:
+            self._record(self.tracker.decide(d))
+
+    def events(self, events: Iterable[Event]) -> None:
+        for e in events:
+            self._record(self.tracker.observe(e))
+
+    def advance(self, watermark: int) -> None:
+        self._record(self.tracker.advance(watermark))

@@ -50,3 +50,24 @@ def test_gauges_from_live_verdicts():
     assert g.value("forewarn_outcome_success_ratio", trigger="payment_failing", arm="treated") == 0.5
     assert g.value("forewarn_outcome_decisions", trigger="payment_failing", arm="treated") == 4
     assert "other" not in g.exposition().decode()
+
+
+def test_monitor_judges_decisions_that_trail_their_events():
+    from schemas.catalogue import SuccessMetric
+    from schemas.event import Event
+    from schemas.predicate import EventSpec
+    from streams.outcomes import OutcomeMonitor
+
+    day = 86_400_000_000
+    g = OutcomeGauges(CollectorRegistry(), triggers=["payment_failing"])
+    m = OutcomeMonitor(g, {"payment_failing": SuccessMetric((EventSpec("payment.succeeded"),), 7 * day)},
+                       lookback_us=day)
+    # a1 pays an hour after its firing; the decision arrives after that event, as it does live.
+    m.events([Event("e1", "a1", "payment.succeeded", 10 * day + 3_600_000_000)])
+    m.decisions([DecisionRecord("f1", "a1", "payment_failing", "x", "control", 10 * day),
+                 DecisionRecord("f2", "a2", "payment_failing", "x", "control", 10 * day)])
+    m.advance(16 * day)
+    assert g.value("forewarn_outcome_decisions", trigger="payment_failing", arm="control") == 1
+    m.advance(17 * day)  # a2's window closes without a payment
+    assert g.value("forewarn_outcome_success_ratio", trigger="payment_failing", arm="control") == 0.5
+    assert g.value("forewarn_outcome_decisions", trigger="payment_failing", arm="control") == 2
