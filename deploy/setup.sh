@@ -10,6 +10,7 @@ command -v mvn >/dev/null || need+=(maven)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v kcat >/dev/null || need+=(kcat)
 command -v promtool >/dev/null || need+=(prometheus)
+command -v go >/dev/null || need+=(golang-go)
 if [ "${FOREWARN_SETUP_BROWSER:-0}" = 1 ]; then
   command -v chromium >/dev/null || need+=(chromium)
 fi
@@ -32,6 +33,10 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/pip install -q --upgrade pip
   .venv/bin/pip install -q -e ".[test]"
   touch "$stamp"
+fi
+# kubeconform checks deploy/k8s in the tests; built from the Go module proxy into the venv.
+if [ ! -x .venv/bin/kubeconform ]; then
+  GOBIN="$PWD/.venv/bin" go install github.com/yannh/kubeconform/cmd/kubeconform@v0.7.0
 fi
 # Resolve the broker jars now so the first 'dev up' needs no download.
 .venv/bin/python -c "from forewarn.devinfra.kafka import resolve_jars; resolve_jars()"
