@@ -6,19 +6,17 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import orjson
 import pytest
+from measurement_synth import World, generate, write_files
 
 from forewarn.cli import main
 from forewarn.report import fmt
 
 HERE = Path(__file__).parent
-sys.path.insert(0, str(HERE.parent.parent / "interventions" / "measurement"))
-from measurement_synth import World, generate, write_files  # noqa: E402
 
 CONFIG = HERE / "testdata" / "forewarn.yaml"
 TEAL, AMBER = (0x0F, 0x76, 0x6E), (0xB4, 0x53, 0x09)
@@ -99,7 +97,7 @@ def _chromium() -> str | None:
     return None
 
 
-def test_page_renders_in_headless_chromium(report_dir):
+def test_page_renders_in_headless_chromium(report_dir, artifacts_dir):
     browser = _chromium()
     if browser is None:
         if os.environ.get("FOREWARN_SETUP_BROWSER") == "1" or os.environ.get("CI"):
@@ -109,9 +107,7 @@ def test_page_renders_in_headless_chromium(report_dir):
 
     out, _ = report_dir
     page = out / "impact-report.html"
-    artifacts = Path(os.environ.get("FOREWARN_TEST_ARTIFACTS", "test-artifacts"))
-    artifacts.mkdir(parents=True, exist_ok=True)
-    shot = artifacts / "impact-report.png"
+    shot = artifacts_dir / "impact-report.png"
     shot.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory() as profile:
         common = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
