@@ -267,6 +267,11 @@ def _roi(j: Mapping[str, Any]) -> str:
             + '</table></div></div>')
 
 
+def _stamp(rfc3339: str) -> str:
+    """A window bound to the second, for reading (the JSON keeps it exact)."""
+    return rfc3339[:19].replace("T", " ") + " UTC"
+
+
 def render_html(report: Mapping[str, Any]) -> str:
     """The whole page for a report JSON (``ImpactReport.to_json()``)."""
     j = report
@@ -274,13 +279,14 @@ def render_html(report: Mapping[str, Any]) -> str:
     decisions = inp.get("decisions", {})
     malformed = sum(inp.get("malformed_lines", {}).values())
     data = orjson.dumps(j).decode().replace("</", "<\\/")
+    since, until = _stamp(w["since"]), _stamp(w["until"])
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Forewarn impact report, {escape(w["since"][:10])} to {escape(w["until"][:10])}</title>
 <style>{_CSS}</style></head>
 <body>
 <h1>Forewarn impact report</h1>
-<p class="sub">Event time {escape(w["since"])} to {escape(w["until"])} ({w["days"]:.1f} days) ·
+<p class="sub">Event time {escape(since)} to {escape(until)} ({w["days"]:.1f} days) ·
 {fmt.count(inp.get("events"))} events ({fmt.count(malformed)} malformed lines skipped) ·
 decisions: {fmt.count(decisions.get("treated", 0))} treated, {fmt.count(decisions.get("control", 0))} control,
 {fmt.count(decisions.get("suppressed", 0))} suppressed</p>
