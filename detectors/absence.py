@@ -80,10 +80,9 @@ class Absence(Primitive):
         return AbsenceState()
 
     def fold(self, state: AbsenceState, upto: int, out: list[Fired]) -> None:
-        if state.status == _DONE:
-            state.pending = []
-            return
         due = take_due(state, upto)
+        if state.status == _DONE:
+            return  # nothing can matter any more; the due events are simply dropped
         if due is not None:
             if len(due) > 1:
                 due.sort(key=_order)
@@ -101,8 +100,6 @@ class Absence(Primitive):
                     break
         if state.status == _ARMED and state.t0 + self.within_us <= upto:
             self._fire(state, out)
-        if state.status == _DONE:
-            state.pending = []
 
     def _fire(self, state: AbsenceState, out: list[Fired]) -> None:
         deadline = state.t0 + self.within_us

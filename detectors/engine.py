@@ -6,19 +6,24 @@ the dead-letter topic) and changes nothing. Every other event whose type a
 trigger names is checked against the account's recent event ids (duplicates
 are dropped) and appended to the pending list of each trigger it concerns.
 
-Pending events are folded into the triggers' state in event-time order only
-once the watermark has passed them, so an event that arrives out of order
-within the allowed lateness is applied exactly where it belongs, and arrival
-order never changes what fires. A firing is emitted once it is decided (see
-:mod:`detectors.base`): an absence deadline when the watermark reaches it, a
-count firing once the watermark is past its event. Each account carries a
-wake-up time, stored per partition, so that deadlines fire for accounts that
-send nothing more.
+Pending events are folded into the triggers' state in event-time order, and
+only once the watermark has passed them, so an event that arrives out of
+order within the allowed lateness is applied exactly where it belongs and
+arrival order never changes what fires. Each account carries a wake-up time
+(stored per partition): the earliest watermark at which one of its triggers
+could fire — a deadline, or a counted event becoming final — or at which a
+long pending list should be folded. When the watermark reaches it, the
+account is folded *to that time*, fires what is decided (see
+:mod:`detectors.base`: an absence deadline when the watermark reaches it, a
+count firing once the watermark is past its event), and gets its next one.
+So deadlines fire for accounts that send nothing more, and folding is
+batched: a touch only appends.
 
-State is a pure function of the events applied: the engine folds an account
-at the watermark of the event that touches it and at its wake-up times, never
-at chunk boundaries, so the stored state is the same however the events were
-split into chunks (a crash and a redelivery included).
+State is a pure function of the sequence of events applied: folds happen at
+wake-up times, never at the watermark a chunk happened to end with, and any
+event arriving after the watermark passed a wake-up time lies at or after
+it. So the stored state is the same however the events were split into
+chunks (a crash and a redelivery included).
 
 >>> from detectors.config import config_from_text
 >>> from detectors.memory_store import MemoryStore
@@ -48,7 +53,7 @@ from typing import Any, Protocol
 
 from detectors.base import Fired, Primitive
 from detectors.config import ForewarnConfig
-from detectors.state import NEVER, AccountState, StateCodec
+from detectors.state import AccountState, StateCodec
 from detectors.store import Changes, PartitionRecord, Store
 from schemas.firing import Firing, firing_sort_key
 
@@ -103,7 +108,8 @@ class Engine:
     state is kept (the store's time-to-live).
     """
 
-    def __init__(self, rules: Sequence[Primitive], *, allowed_lateness_us: int, state_ttl_us: int) -> None:
+    def __init__(self, rules: Sequence[Primitive], *, allowed_lateness_us: int, state_ttl_us: int,
+                 max_pending: int = 8) -> None:
         names = [r.name for r in rules]
         if len(set(names)) != len(names):
             raise ValueError(f"trigger names must be unique, got {names}")
@@ -112,7 +118,7 @@ class Engine:
         self.rules = list(rules)
         self.allowed_lateness_us = allowed_lateness_us
         self.state_ttl_us = state_ttl_us
-        self.codec = StateCodec(self.rules)
+        self.codec = StateCodec(self.rules, max_pending=max_pending)
         # event type -> ((slot, role bit, predicate or None), ...): one dict lookup per event.
         by_type: dict[str, list[tuple[int, int, Any]]] = {}
         for slot, rule in enumerate(self.rules):
@@ -182,6 +188,7 @@ class Engine:
         result = ChunkResult()
         fired: list[tuple[int, str, Fired]] = []
         touched: dict[str, AccountState] = {}
+        chunk_ids: dict[str, set[int]] = {}
         late = result.late
         accepted = duplicates = replayed = 0
 
@@ -206,30 +213,32 @@ class Engine:
                 if acct is None:
                     acct = accounts[aid] = AccountState(n_rules)
                 touched[aid] = acct
-            if acct.fold_at <= watermark:
-                self._fold(acct, aid, watermark, fired)
             raw = event_id.encode("utf-8", "surrogatepass")
             h = (crc32(raw) << 32) | adler32(raw)
-            if _seen(acct, h):
+            rules_state = acct.rules
+            # Nothing folds while the chunk is read, so the account's remembered ids only grow: one set per chunk.
+            ids = chunk_ids.get(aid)
+            if ids is None:
+                ids = chunk_ids[aid] = {p[1] for st in rules_state if st is not None for p in st.pending}
+            if h in ids:
                 duplicates += 1
                 continue
-            rules_state = acct.rules
+            ids.add(h)
             for slot, bit, where in entries:
                 if where is None or where(props):
                     st = rules_state[slot]
                     if st is None:
                         st = rules_state[slot] = new_state[slot]()
                     pending = st.pending
-                    if pending and pending[-1][0] == ts and pending[-1][1] == h:
+                    if pending and pending[-1][1] == h and pending[-1][0] == ts:
                         # same event, second role for this trigger (e.g. after and expect)
                         pending[-1] = (ts, h, pending[-1][2] | bit)
                     else:
                         pending.append((ts, h, bit))
-            if ts < acct.fold_at:
-                acct.fold_at = ts + 1
 
+        refresh = codec.refresh
         for acct in touched.values():
-            codec.refresh(acct)
+            refresh(acct)
         new_offset = applied
         if last_offset is not None:
             new_offset = max(new_offset, last_offset)
@@ -256,33 +265,16 @@ class Engine:
     # -- internals --------------------------------------------------------------
 
     def _fold(self, acct: AccountState, aid: str, upto: int, fired: list[tuple[int, str, Fired]]) -> None:
-        """Fold every trigger of the account to ``upto``, then recompute its wake-up and fold times."""
+        """Fold every trigger of the account to ``upto``, then recompute its wake-up time."""
         out: list[Fired] = []
         rules = self.rules
-        states = acct.rules
-        wake = fold_at = NEVER
-        for slot in range(len(states)):
-            st = states[slot]
-            if st is None:
-                continue
-            rule = rules[slot]
-            rule.fold(st, upto, out)
-            if out:
-                fired.extend((slot, aid, f) for f in out)
-                out = []
-            if rule.is_blank(st):
-                states[slot] = None
-                continue
-            due = rule.next_due(st)
-            if due is not None and due < wake:
-                wake = due
-            pending = st.pending
-            if pending:
-                first = (pending[0][0] if len(pending) == 1 else min(p[0] for p in pending)) + 1
-                if first < fold_at:
-                    fold_at = first
-        acct.wake = None if wake == NEVER else wake
-        acct.fold_at = wake if wake < fold_at else fold_at
+        for slot, st in enumerate(acct.rules):
+            if st is not None:
+                rules[slot].fold(st, upto, out)
+                if out:
+                    fired.extend((slot, aid, f) for f in out)
+                    out = []
+        self.codec.refresh(acct)
 
     def _finish(self, partition: int, store: Store, record: PartitionRecord, touched: dict[str, AccountState],
                 fired: list[tuple[int, str, Fired]], result: ChunkResult) -> None:
@@ -292,8 +284,9 @@ class Engine:
         involved = dict(touched)
         involved.update(due)
         for aid, acct in involved.items():
-            # Fold to each wake-up time itself, not to the watermark: the state then
-            # does not depend on where the chunk ended.
+            # Fold to each wake-up time itself, never to the watermark: an event that
+            # arrives after the watermark passed a wake-up time lies at or after it, so
+            # the state does not depend on where a chunk ended or when the fold ran.
             while acct.wake is not None and acct.wake <= watermark:
                 at = acct.wake
                 self._fold(acct, aid, at, fired)
@@ -317,13 +310,3 @@ class Engine:
             acct.stored_wake = acct.wake
         result.firings = firings
         result.watermark = watermark
-
-
-def _seen(acct: AccountState, h: int) -> bool:
-    for st in acct.rules:
-        if st is not None:
-            for p in st.pending:
-                if p[1] == h:
-                    return True
-    return False
-

@@ -39,55 +39,64 @@ _VERSION = 1
 class AccountState:
     """Per-account state: ``rules[i]`` is trigger i's state (None = blank).
 
-    ``wake`` is the account's wake-up time (None = none); ``stored_wake`` the
-    wake-up time the store last recorded (so only changes are written);
-    ``fold_at`` the smallest watermark at which folding would change anything
-    (derived, never stored).
+    ``wake`` is the account's wake-up time (None = none): the earliest
+    watermark at which a trigger could fire, or at which a trigger's pending
+    list should be folded to stay short. ``stored_wake`` is the wake-up time
+    the store last recorded, so only changes are written.
     """
 
-    __slots__ = ("rules", "wake", "stored_wake", "fold_at")
+    __slots__ = ("rules", "wake", "stored_wake")
 
     def __init__(self, n_rules: int) -> None:
         self.rules: list[RuleState | None] = [None] * n_rules
         self.wake: int | None = None
         self.stored_wake: int | None = None
-        self.fold_at: int = NEVER
 
     def __repr__(self) -> str:
         return f"AccountState(wake={self.wake}, rules={self.rules})"
 
 
 class StateCodec:
-    """Encodes account states for the engine's triggers; also derives ``wake`` and ``fold_at``."""
+    """Encodes account states for the engine's triggers, and derives their wake-up times.
 
-    def __init__(self, rules: Sequence[Primitive]) -> None:
+    ``max_pending``: once a trigger holds this many pending events, the
+    account also wakes when the oldest ``max_pending`` of them are final, so
+    they are folded even if no deadline is near — pending lists (and the
+    event ids they remember) stay short.
+    """
+
+    def __init__(self, rules: Sequence[Primitive], *, max_pending: int = 8) -> None:
+        if max_pending < 1:
+            raise ValueError("max_pending must be >= 1")
         self.rules = list(rules)
+        self.max_pending = max_pending
         self._slot = {rule.name: i for i, rule in enumerate(self.rules)}
 
     def new(self) -> AccountState:
         return AccountState(len(self.rules))
 
     def refresh(self, acct: AccountState) -> None:
-        """Recompute ``wake`` and ``fold_at`` from the rule states; drop blank rule states."""
+        """Recompute ``wake`` from the rule states; drop blank rule states."""
         wake = NEVER
-        fold_at = NEVER
         rules = self.rules
-        for i, st in enumerate(acct.rules):
+        states = acct.rules
+        k = self.max_pending
+        for i in range(len(states)):
+            st = states[i]
             if st is None:
                 continue
             rule = rules[i]
             if rule.is_blank(st):
-                acct.rules[i] = None
+                states[i] = None
                 continue
             due = rule.next_due(st)
             if due is not None and due < wake:
                 wake = due
-            if st.pending:
-                first = min(p[0] for p in st.pending) + 1
-                if first < fold_at:
-                    fold_at = first
+            if len(st.pending) >= k:
+                settle = sorted(st.pending)[k - 1][0] + 1
+                if settle < wake:
+                    wake = settle
         acct.wake = None if wake == NEVER else wake
-        acct.fold_at = min(wake, fold_at)
 
     def is_blank(self, acct: AccountState) -> bool:
         return all(st is None for st in acct.rules)
@@ -111,8 +120,5 @@ class StateCodec:
             if slot is not None:
                 acct.rules[slot] = self.rules[slot].decode(data)
         self.refresh(acct)
-        acct.wake = wake
         acct.stored_wake = wake
-        if wake is not None and wake < acct.fold_at:
-            acct.fold_at = wake
         return acct

@@ -150,3 +150,19 @@ def test_a_new_state_is_blank_and_small(rule):
     assert rule.next_due(state) is None
     assert len(orjson.dumps(rule.encode(state))) < 40
     assert rule.describe()
+
+
+@pytest.mark.parametrize("rule", ALL, ids=lambda r: r.name)
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32), n=st.integers(0, 25), cuts=st.lists(st.integers(0, 70), min_size=1, max_size=6))
+def test_fold_removes_exactly_the_pending_events_before_upto(rule, seed, n, cuts):
+    """Events at or after ``upto`` stay pending untouched, whatever the state (done, disarmed...): otherwise
+    state would depend on whether an event arrived before or after a fold."""
+    pending, scale = _pending(rule, seed, n)
+    state = rule.new_state()
+    state.pending = list(pending)
+    remaining = list(pending)
+    for upto in sorted(c * scale for c in cuts):
+        rule.fold(state, upto, [])
+        remaining = [p for p in remaining if p[0] >= upto]
+        assert sorted(state.pending) == sorted(remaining)
