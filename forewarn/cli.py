@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "forewarn.commands.demo",
     "forewarn.commands.dlq",
     "forewarn.commands.simulate",
+    "forewarn.commands.dispatcher",
     "forewarn.commands.backtest",
     "forewarn.commands.config",
     "forewarn.commands.report",

@@ -22,6 +22,7 @@ a test can see every duplicate that reaches it.
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections import Counter
@@ -53,7 +54,8 @@ class WebhookReceiver:
     """An HTTP receiver on ``host:port`` (port 0: a free one) for signed Forewarn webhooks."""
 
     def __init__(self, secret: bytes | None = None, host: str = "127.0.0.1", port: int = 0, *,
-                 fail_first: int = 0, always_fail: bool = False, fail_status: int = 503, delay_s: float = 0.0):
+                 fail_first: int = 0, always_fail: bool = False, fail_status: int = 503, delay_s: float = 0.0,
+                 tls_files: tuple[str, str] | None = None):
         self.secret = secret
         self.fail_first = fail_first
         self.always_fail = always_fail
@@ -85,6 +87,12 @@ class WebhookReceiver:
 
         self._server = ThreadingHTTPServer((host, port), Handler)
         self._server.daemon_threads = True
+        self.scheme = "http"
+        if tls_files is not None:  # HTTPS with the given (cert, key)
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*tls_files)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+            self.scheme = "https"
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="webhook-receiver", daemon=True)
 
@@ -111,8 +119,8 @@ class WebhookReceiver:
     def port(self) -> int:
         return self._server.server_address[1]
 
-    def url(self, path: str = "/hook") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+    def url(self, path: str = "/hook", host: str = "127.0.0.1") -> str:
+        return f"{self.scheme}://{host}:{self.port}{path}"
 
     def accepted(self) -> list[Arrival]:
         """The requests answered 2xx: the deliveries."""

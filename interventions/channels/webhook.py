@@ -9,6 +9,7 @@
         timeout: 10s
         rate_limit: 50/s
         headers: {X-Team: success}      # optional extra headers
+        ca_file: /etc/ssl/private-ca.pem  # optional: trust this CA (an internal tool) instead of the system's
 
 The body is the command's JSON exactly as consumed. Headers:
 ``Idempotency-Key`` and ``X-Forewarn-Command-Id`` (the command id),
@@ -28,6 +29,7 @@ errors may pass on another attempt; other answers will not (``rejected``).
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -36,6 +38,7 @@ import httpx
 from pydantic import SecretBytes
 
 from interventions.channels.base import Channel, ChannelSpec
+from interventions.channels.http_transport import CoalescingTransport
 from interventions.channels.signing import (
     COMMAND_ID_HEADER,
     IDEMPOTENCY_HEADER,
@@ -76,7 +79,7 @@ class WebhookChannel(Channel):
     """Signed JSON POSTs over one pooled HTTP client (thread-safe)."""
 
     kind: ClassVar[str] = "webhook"
-    keys: ClassVar[tuple[str, ...]] = ("url", "headers")
+    keys: ClassVar[tuple[str, ...]] = ("url", "headers", "ca_file")
     required: ClassVar[Mapping[str, str]] = {"url": _URL_EXAMPLE}
     needs_secret: ClassVar[bool] = True
 
@@ -86,14 +89,17 @@ class WebhookChannel(Channel):
         self._guard = guard
         self._url: str = spec.options["url"]
         self._extra_headers: dict[str, str] = dict(spec.options.get("headers") or {})
-        self._client = httpx.Client(
-            timeout=spec.timeout_s, follow_redirects=False, trust_env=False,
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-        )
+        ca_file = spec.options.get("ca_file")
+        verify = ssl.create_default_context(cafile=ca_file) if ca_file else True
+        self._transport = CoalescingTransport(max_connections=max_connections, verify=verify)
+        self._client = httpx.Client(timeout=spec.timeout_s, follow_redirects=False, trust_env=False,
+                                    transport=self._transport)
 
     @classmethod
     def parse_options(cls, node: MapNode) -> dict[str, Any]:
-        return {"url": read_url(node), "headers": read_headers(node)}
+        ca = node.get("ca_file")
+        return {"url": read_url(node), "headers": read_headers(node),
+                "ca_file": ca.as_str(what="CA file path", example="/etc/ssl/ca.pem") if ca is not None else None}
 
     @classmethod
     def build(cls, spec: ChannelSpec, secret: str | None, guard: TargetGuard) -> "WebhookChannel":

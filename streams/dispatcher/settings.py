@@ -29,7 +29,7 @@ class DispatcherSettings(BaseModel):
     group_id: str = Field(default="forewarn-dispatcher", description="Its own consumer group on intervention-commands.")
     batch_size: int = Field(default=500, ge=1, le=100_000, description="Commands consumed, delivered and committed together.")
     poll_timeout_s: float = Field(default=0.5, gt=0)
-    concurrency: int = Field(default=16, ge=1, le=512, description="Delivery threads (sends in flight).")
+    concurrency: int = Field(default=8, ge=1, le=512, description="Delivery threads (sends in flight).")
     max_attempts: int = Field(default=5, ge=1, le=100, description="Send attempts per command before the DLQ.")
     backoff_initial_s: float = Field(default=0.5, ge=0, description="Ceiling of the first retry's pause (full jitter).")
     backoff_max_s: float = Field(default=30.0, ge=0)

@@ -28,9 +28,9 @@ def _command(n: int = 1) -> InterventionCommand:
         decided_at="2026-01-05T10:00:00Z", expires_at="2099-01-01T00:00:00Z")
 
 
-def _channel(cls, url: str, guard: TargetGuard = LOCAL, timeout_s: float = 5.0):
-    return cls.build(ChannelSpec("hook", cls.kind, {"url": url, "headers": {"X-Team": "success"}}, timeout_s=timeout_s),
-                     SECRET, guard)
+def _channel(cls, url: str, guard: TargetGuard = LOCAL, timeout_s: float = 5.0, ca_file: str | None = None):
+    options = {"url": url, "headers": {"X-Team": "success"}, "ca_file": ca_file}
+    return cls.build(ChannelSpec("hook", cls.kind, options, timeout_s=timeout_s), SECRET, guard)
 
 
 def test_webhook_posts_the_command_signed_with_idempotency_key():
@@ -117,3 +117,30 @@ def test_webhook_without_secret_does_not_build_and_repr_hides_the_secret():
     channel = _channel(WebhookChannel, "https://h.example.com")
     assert SECRET not in repr(channel) and SECRET not in repr(vars(channel))
     channel.close()
+
+
+def test_each_request_is_one_write_on_a_reused_connection():
+    with WebhookReceiver(secret=SECRET.encode()) as rx:
+        channel = _channel(WebhookChannel, rx.url())
+        for n in range(3):
+            channel.deliver(_command(n), _command(n).model_dump_json().encode())
+        streams = channel._transport.backend.streams
+        channel.close()
+    assert len(rx.accepted()) == 3 and all(a.signature_ok for a in rx.arrivals)
+    assert len(streams) == 1 and streams[0].writes == 3
+
+
+def test_https_target_is_pinned_to_the_vetted_address_and_verified_against_the_host_name(tmp_path):
+    from smtp_peer import self_signed_cert  # the same throwaway certificate for localhost / 127.0.0.1
+
+    cert, key = self_signed_cert(tmp_path)
+    with WebhookReceiver(secret=SECRET.encode(), tls_files=(str(cert), str(key))) as rx:
+        good = _channel(WebhookChannel, rx.url(host="localhost"), ca_file=str(cert))
+        assert good.deliver(_command(), b"{}") == "HTTP 200"
+        untrusted = _channel(WebhookChannel, rx.url(host="localhost"))  # system CAs only
+        with pytest.raises(DeliveryError) as err:
+            untrusted.deliver(_command(2), b"{}")
+        good.close(), untrusted.close()
+    assert err.value.retryable and err.value.reason == "connection"
+    (arrival,) = rx.arrivals
+    assert arrival.signature_ok and arrival.headers["host"] == f"localhost:{rx.port}"

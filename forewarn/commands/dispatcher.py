@@ -1,0 +1,60 @@
+"""``forewarn dispatcher`` (the delivery worker) and ``forewarn bench dispatcher``."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from forewarn.commands.common import load_settings
+
+__all__ = ["register", "run_dispatcher"]
+
+
+def run_dispatcher(config: Path | None, metrics_port: int | None, loglevel: str) -> None:
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    from streams.config import load_config
+    from streams.dispatcher.worker import Dispatcher, build_channels
+
+    logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    overrides = {"config_path": config} if config is not None else {}
+    settings = load_settings(**overrides)
+    cfg = load_config(settings.config_path)
+    specs = cfg.extra["channels"]
+    channels = build_channels(specs, settings)
+    registry = CollectorRegistry()
+    port = metrics_port if metrics_port is not None else settings.metrics_port
+    if port:
+        start_http_server(port, addr=settings.worker_web_host, registry=registry)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    Dispatcher(settings, channels, specs, registry).run(stop)
+
+
+def register(app: typer.Typer, bench: typer.Typer) -> None:
+    @app.command("dispatcher")
+    def dispatcher(
+        config: Path = typer.Option(None, help="Config file (default: settings, FOREWARN_CONFIG_PATH)."),
+        metrics_port: int = typer.Option(None, help="Port of /metrics (default: FOREWARN_METRICS_PORT; 0 = off)."),
+        loglevel: str = typer.Option("info", help="Log level."),
+    ) -> None:
+        """Deliver intervention commands through the configured channels until stopped (SIGTERM: clean stop)."""
+        run_dispatcher(config, metrics_port, loglevel)
+
+    @bench.command("dispatcher")
+    def bench_dispatcher(
+        commands: int = typer.Option(20_000, help="Commands to deliver."),
+        concurrency: int = typer.Option(None, help="Delivery threads (default: settings, 16)."),
+        batch_size: int = typer.Option(None, help="Commands per batch (default: settings, 500)."),
+    ) -> None:
+        """Commands/s through one dispatcher process to a local webhook receiver (target >= 2,000/s)."""
+        from streams.dispatcher.bench import run_bench
+
+        result = run_bench(load_settings(), commands, concurrency=concurrency, batch_size=batch_size)
+        Console().print(result.describe(), highlight=False)

@@ -1,0 +1,351 @@
+"""``forewarn dispatcher``: consume intervention commands, deliver each once, write receipts, then commit.
+
+One loop, batch by batch (``dispatcher.batch_size`` records):
+
+1. parse each record (a record that is not a command goes to the DLQ,
+   ``invalid_command``; one naming no configured channel, ``unknown_channel``);
+2. claim every command id in Redis in one pipeline (see
+   :mod:`streams.dispatcher.claims` for the exactly-once argument): delivered
+   ones get ``skipped_duplicate``, ones held by a live peer are waited for;
+3. drop expired ones (``expired``; wall clock against ``expires_at``);
+4. deliver the rest on ``dispatcher.concurrency`` threads, each through
+   :func:`interventions.delivery.deliver_with_retries` (per-channel rate
+   limit, exponential backoff with full jitter, ``max_attempts``), recording
+   ``delivered`` in Redis as sends complete;
+5. write a receipt for every command (and the DLQ record of every failure,
+   with ``reason`` and ``detail`` headers), wait until Kafka acknowledged all
+   of them, and only then commit the batch's offsets.
+
+A crash anywhere before step 5's commit re-delivers the batch; the claims
+make that harmless. A receipt or DLQ write Kafka refuses stops the worker
+(no commit), so nothing is marked done that was not recorded.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import redis
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from prometheus_client import CollectorRegistry
+from pydantic import ValidationError
+
+from interventions.channels.base import Channel, ChannelSpec
+from interventions.channels.registry import build_channel
+from interventions.channels.ssrf import TargetGuard
+from interventions.delivery import DeliveryReport, deliver_with_retries
+from interventions.errors import DeliveryError
+from interventions.ratelimit import TokenBucket
+from interventions.retry import Backoff
+from schemas.command import InterventionCommand
+from schemas.receipt import Receipt
+from streams.dispatcher.claims import Claimable, ClaimState, ClaimStore, Heartbeat
+from streams.dispatcher.kafka_channel import KafkaChannel
+from streams.dispatcher.metrics import DispatcherMetrics
+from streams.errors import KafkaUnavailable, StreamsError
+from streams.settings import Settings
+
+__all__ = ["Dispatcher", "DispatcherConfigError", "build_channels"]
+
+log = logging.getLogger("forewarn.dispatcher")
+
+#: How often completed sends are recorded as delivered in Redis while a batch is being delivered.
+_SETTLE_S = 0.02
+
+
+class DispatcherConfigError(StreamsError):
+    """The dispatcher cannot start with this configuration (a channel without its secret, no channels...)."""
+
+
+def build_channels(specs: Mapping[str, ChannelSpec], settings: Settings) -> dict[str, Channel]:
+    """Every channel of the config's ``channels:`` section, with its secret from the settings."""
+    if not specs:
+        raise DispatcherConfigError(f"{settings.config_path}: no channels: section; the dispatcher needs one "
+                                    "(see interventions/channels/registry.py for examples)")
+    guard = TargetGuard(settings.dispatcher.allow_private_networks)
+    secrets = settings.dispatcher.channel_secrets
+    channels: dict[str, Channel] = {}
+    for name, spec in specs.items():
+        secret = secrets.get(name)
+        try:
+            if spec.kind == "kafka":
+                channels[name] = KafkaChannel(spec, settings)
+            else:
+                channels[name] = build_channel(spec, secret.get_secret_value() if secret else None, guard)
+        except DeliveryError as exc:
+            env = f"FOREWARN_DISPATCHER__CHANNEL_SECRETS__{name.upper()}"
+            raise DispatcherConfigError(f"{exc.detail}; set it in {env}") from None
+    return channels
+
+
+@dataclass
+class _Job:
+    """One command record of a batch and what became of it."""
+
+    msg: Message
+    command: InterventionCommand | None = None
+    channel: Channel | None = None
+    report: DeliveryReport | None = None
+    outcome: str = ""
+    reason: str = ""  # DLQ reason when failed
+    detail: str = ""
+    attempts: int = 0
+    copy_of: "_Job | None" = None  # the same command id earlier in the batch
+    dead_letter: bool = False
+
+    @property
+    def claimable(self) -> Claimable:
+        return Claimable(self.command.account_id, self.command.command_id)
+
+
+@dataclass
+class _Acks:
+    failed: int = 0
+    first_error: str = ""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, err, _msg) -> None:
+        if err is not None:
+            with self.lock:
+                self.failed += 1
+                self.first_error = self.first_error or err.str()
+
+
+class Dispatcher:
+    """The worker; ``run(stop)`` until ``stop`` is set. Channels come built (see :func:`build_channels`)."""
+
+    def __init__(self, settings: Settings, channels: Mapping[str, Channel], specs: Mapping[str, ChannelSpec],
+                 registry: CollectorRegistry | None = None, clock=time.time):
+        self.settings = settings
+        self.conf = settings.dispatcher
+        self.topics = settings.topics
+        self.channels = dict(channels)
+        self.metrics = DispatcherMetrics(registry or CollectorRegistry(), self.channels)
+        client = redis.from_url(settings.redis_url.get_secret_value(), **settings.redis_kwargs())
+        self.claims = ClaimStore(client, settings.app_id, delivered_ttl_s=self.conf.delivered_ttl_s,
+                                 owner_lease_s=self.conf.owner_lease_s)
+        self.limiters = {name: TokenBucket(spec.rate_per_s) for name, spec in specs.items() if spec.rate_per_s}
+        self.backoff = Backoff(self.conf.backoff_initial_s, self.conf.backoff_max_s)
+        self.clock = clock
+        self.pool = ThreadPoolExecutor(self.conf.concurrency, thread_name_prefix="deliver")
+        self.consumer = Consumer(settings.confluent_config(**{
+            "group.id": self.conf.group_id,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": self.conf.session_timeout_ms,
+            "log_level": 3,
+        }))
+        self.producer = Producer(settings.confluent_config(**{
+            "enable.idempotence": True, "acks": "all", "linger.ms": 5, "log_level": 3,
+        }))
+        self.batches = 0
+
+    # -- the loop ---------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        heartbeat = Heartbeat(self.claims).start()
+        self.consumer.subscribe([self.topics.intervention_commands])
+        log.info("dispatcher %s consuming %s in group %s with channels %s", self.claims.owner,
+                 self.topics.intervention_commands, self.conf.group_id, ", ".join(sorted(self.channels)))
+        try:
+            while not stop.is_set():
+                msgs = self.consumer.consume(self.conf.batch_size, timeout=self.conf.poll_timeout_s)
+                records = []
+                for m in msgs:
+                    err = m.error()
+                    if err is None:
+                        records.append(m)
+                    elif err.fatal():
+                        raise KafkaUnavailable(f"consumer failed: {err.str()}")
+                    elif err.code() != KafkaError._PARTITION_EOF:
+                        log.warning("consume error on %s: %s", m.topic(), err.str())
+                if records:
+                    self.process_batch(records)
+        finally:
+            heartbeat.stop()
+            self.close()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+        try:
+            self.consumer.close()
+        finally:
+            self.producer.flush(10)
+            for channel in self.channels.values():
+                channel.close()
+
+    # -- one batch --------------------------------------------------------------
+
+    def process_batch(self, msgs: list[Message]) -> None:
+        self.metrics.consumed.inc(len(msgs))
+        jobs = [self._parse(m) for m in msgs]
+        first: dict[str, _Job] = {}
+        live: list[_Job] = []
+        for job in jobs:
+            if job.outcome:
+                continue
+            earlier = first.get(job.command.command_id)
+            if earlier is not None:
+                job.copy_of = earlier  # the policy published it twice: decided by the first copy
+            else:
+                first[job.command.command_id] = job
+                live.append(job)
+
+        states = self._claim(live)
+        now = self.clock()
+        to_send, to_release = [], []
+        for job in live:
+            state = states[job.command.command_id]
+            if state is ClaimState.DELIVERED:
+                job.outcome, job.detail = "skipped_duplicate", "already delivered"
+            elif job.command.expires_at_us / 1e6 <= now:
+                job.outcome, job.detail = "expired", "expired before it could be delivered"
+                to_release.append(job)
+            else:
+                if state is ClaimState.IN_DOUBT:
+                    self.metrics.in_doubt.inc()
+                to_send.append(job)
+        self.claims.release([j.claimable for j in to_release])
+        self._deliver(to_send)
+
+        for job in jobs:
+            if job.copy_of is not None:
+                src = job.copy_of
+                job.outcome = "skipped_duplicate" if src.outcome in ("delivered", "skipped_duplicate") else src.outcome
+                job.detail = "same command as an earlier record of this batch"
+        self._record(jobs)
+        self.batches += 1
+
+    def _parse(self, msg: Message) -> _Job:
+        job = _Job(msg)
+        try:
+            job.command = InterventionCommand.model_validate_json(msg.value() or b"")
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ())) or "record"
+            job.outcome, job.reason, job.dead_letter = "invalid", "invalid_command", True
+            job.detail = f"not an intervention command: {where}: {first.get('msg', '')}"[:500]
+            return job
+        job.channel = self.channels.get(job.command.channel)
+        if job.channel is None:
+            job.outcome, job.reason, job.dead_letter = "failed", "unknown_channel", True
+            job.detail = f"channel {job.command.channel!r} is not configured (channels: {', '.join(sorted(self.channels))})"
+        return job
+
+    def _claim(self, jobs: list[_Job]) -> dict[str, ClaimState]:
+        states = self.claims.claim_many([j.claimable for j in jobs])
+        # Another live dispatcher holds some (a rebalance in progress): wait for it to finish or die.
+        while busy := [j for j in jobs if states[j.command.command_id] is ClaimState.BUSY]:
+            time.sleep(0.2)
+            states.update(self.claims.claim_many([j.claimable for j in busy]))
+        return states
+
+    def _deliver(self, jobs: list[_Job]) -> None:
+        """Send on ``concurrency`` threads that pull from one queue; record deliveries in Redis as they land.
+
+        Completed sends are recorded every ``_SETTLE_S`` (one pipeline for all of them): each Redis round
+        trip costs about as much as a send here, and a few milliseconds more in doubt change nothing in the
+        argument (a crash in between resends with the same idempotency key).
+        """
+        if not jobs:
+            return
+        queue = collections.deque(jobs)
+        finished: list[_Job] = []
+        lock = threading.Lock()
+
+        def work() -> None:
+            while True:
+                try:
+                    job = queue.popleft()
+                except IndexError:
+                    return
+                channel = job.channel
+                job.report = deliver_with_retries(
+                    channel, job.command, job.msg.value(), max_attempts=self.conf.max_attempts, backoff=self.backoff,
+                    expires_at=job.command.expires_at_us / 1e6, limiter=self.limiters.get(channel.name),
+                    clock=self.clock, on_retry=lambda _e, name=channel.name: self.metrics.retries.labels(channel=name).inc(),
+                )
+                with lock:
+                    finished.append(job)
+
+        pending = {self.pool.submit(work) for _ in range(min(self.conf.concurrency, len(jobs)))}
+        while pending:
+            done, pending = wait(pending, timeout=_SETTLE_S)
+            for fut in done:
+                fut.result()  # a channel bug raises here and stops the worker
+            with lock:
+                landed, finished[:] = finished[:], []
+            self._settle(landed)
+        self._settle(finished)
+
+    def _settle(self, jobs: list[_Job]) -> None:
+        delivered, released = [], []
+        for job in jobs:
+            report = job.report
+            job.outcome, job.attempts, job.reason, job.detail = report.outcome, report.attempts, report.reason, report.detail
+            if report.outcome == "delivered":
+                delivered.append(job)
+                self.metrics.latency.labels(channel=job.channel.name).observe(report.seconds)
+            else:
+                job.dead_letter = report.outcome == "failed"
+                released.append(job)
+        self.claims.mark_delivered([j.claimable for j in delivered])
+        self.claims.release([j.claimable for j in released])
+
+    def _record(self, jobs: list[_Job]) -> None:
+        acks = _Acks()
+        now = datetime.now(timezone.utc)
+        offsets: dict[tuple[str, int], int] = {}
+        for job in jobs:
+            msg = job.msg
+            key = (msg.topic(), msg.partition())
+            offsets[key] = max(offsets.get(key, -1), msg.offset())
+            if job.dead_letter and job.copy_of is None:
+                self._dead_letter(job, acks)
+            if job.command is None:
+                continue
+            receipt = Receipt(command_id=job.command.command_id, account_id=job.command.account_id,
+                              channel=job.command.channel, outcome=job.outcome,
+                              attempts=job.attempts, at=now, detail=job.detail[:1024])
+            channel_label = job.command.channel if job.command.channel in self.channels else "unknown"
+            self.metrics.deliveries.labels(channel=channel_label, outcome=receipt.outcome).inc()
+            self._produce(self.topics.intervention_receipts, receipt.model_dump_json().encode(),
+                          job.command.account_id.encode(), None, acks)
+        remaining = self.producer.flush(30)
+        if remaining or acks.failed:
+            raise KafkaUnavailable(f"{remaining or acks.failed} receipts or DLQ records were not acknowledged "
+                                   f"({acks.first_error or 'timeout'}); offsets not committed, the batch will be "
+                                   "redelivered")
+        self.consumer.commit(offsets=[TopicPartition(t, p, o + 1) for (t, p), o in offsets.items()],
+                             asynchronous=False)
+
+    def _dead_letter(self, job: _Job, acks: _Acks) -> None:
+        msg = job.msg
+        headers = [
+            ("reason", job.reason.encode()),
+            ("detail", job.detail[:1000].encode()),
+            ("attempts", str(job.attempts).encode()),
+            ("source-topic", msg.topic().encode()),
+            ("source-partition", str(msg.partition()).encode()),
+            ("source-offset", str(msg.offset()).encode()),
+        ]
+        if job.command is not None:
+            headers.append(("command-id", job.command.command_id.encode()))
+        self.metrics.dead_lettered.labels(reason=job.reason).inc()
+        self._produce(self.topics.intervention_commands_dlq, msg.value() or b"", msg.key(), headers, acks)
+
+    def _produce(self, topic: str, value: bytes, key: bytes | None, headers, acks: _Acks) -> None:
+        while True:
+            try:
+                self.producer.produce(topic, value, key, headers=headers, on_delivery=acks)
+                return
+            except BufferError:
+                self.producer.poll(0.05)
+

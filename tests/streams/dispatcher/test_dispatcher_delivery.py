@@ -1,0 +1,198 @@
+"""The dispatcher against the real broker, Redis and protocol peers: what arrives, what is recorded, what is retried."""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import threading
+import uuid
+
+import orjson
+import pytest
+from prometheus_client import CollectorRegistry
+
+from dispatch_harness import (
+    SECRET,
+    SmtpPeer,
+    command,
+    dispatcher_env,
+    policy_commands,
+    produce,
+    start_dispatcher,
+    wait_receipts,
+    write_config,
+)
+from interventions.channels.base import ChannelSpec
+from interventions.channels.receiver import WebhookReceiver
+from schemas.command import command_id
+from streams.dispatcher.settings import DispatcherSettings
+from streams.dispatcher.worker import Dispatcher, build_channels
+from streams.readback import read_topic
+from streams.topics import ensure_topics
+
+pytestmark = pytest.mark.integration
+
+
+@contextlib.contextmanager
+def running(settings, specs: dict[str, ChannelSpec], **conf):
+    """A dispatcher on a thread of this process (its own consumer group); stopped and closed on exit."""
+    dconf = DispatcherSettings(group_id=f"dispatch-{uuid.uuid4().hex[:8]}", allow_private_networks=["127.0.0.1/32"],
+                               channel_secrets={name: SECRET for name in specs}, session_timeout_ms=6000,
+                               owner_lease_s=2, backoff_initial_s=0.05, backoff_max_s=0.2, **conf)
+    s = settings.model_copy(update={"dispatcher": dconf})
+    registry = CollectorRegistry()
+    dispatcher = Dispatcher(s, build_channels(specs, s), specs, registry)
+    stop = threading.Event()
+    thread = threading.Thread(target=dispatcher.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        yield dispatcher
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+        assert not thread.is_alive(), "the dispatcher did not stop"
+
+
+def hook(name: str, url: str, **options) -> ChannelSpec:
+    return ChannelSpec(name, "webhook", {"url": url, "headers": {}, **options}, timeout_s=5)
+
+
+def test_treated_commands_arrive_once_signed_and_control_and_suppressed_never_arrive(settings, worker_env, tmp_path):
+    """The real policy decides; a ``forewarn dispatcher`` process delivers over webhook, CSM task and SMTP."""
+    ensure_topics(settings)
+    decisions, commands = policy_commands(60, {"payment_outreach": "csm", "onboarding_checkin": "email",
+                                               "we_miss_you": "hook"})
+    arms = collections.Counter(d.arm for d in decisions)
+    assert arms["treated"] and arms["control"] and arms["suppressed"], arms
+    with WebhookReceiver(secret=SECRET.encode()) as rx_hook, WebhookReceiver(secret=SECRET.encode()) as rx_csm, \
+            SmtpPeer() as smtp:
+        config = write_config(tmp_path / "forewarn.yaml", {
+            "hook": {"kind": "webhook", "url": rx_hook.url()},
+            "csm": {"kind": "csm_task", "url": rx_csm.url("/tasks")},
+            "email": {"kind": "email", "host": "127.0.0.1", "port": smtp.port, "starttls": False,
+                      "from": "success@ours.example"},
+        })
+        env = dispatcher_env(worker_env, settings, CHANNEL_SECRETS=orjson.dumps({"hook": SECRET, "csm": SECRET}).decode())
+        produce(settings, commands)
+        proc = start_dispatcher(config, env, tmp_path / "dispatcher.log")
+        try:
+            got = wait_receipts(settings, len(commands), proc)
+            metrics = proc.wait_for(lambda m: m.get("forewarn_dispatcher_commands_consumed_total", 0) >= len(commands),
+                                    30, "metrics")
+        finally:
+            proc.stop()
+    arrived = collections.Counter([a.idempotency_key for a in rx_hook.arrivals + rx_csm.arrivals]
+                                  + [m["X-Forewarn-Command-Id"] for m in smtp.messages])
+    treated = {d.command_id for d in decisions if d.arm == "treated"}
+    assert set(arrived) == treated and set(arrived.values()) == {1}, "each treated command exactly once"
+    never = {command_id(d.firing_id) for d in decisions if d.arm != "treated"}
+    assert not never & set(arrived), "a control or suppressed decision reached a customer"
+    assert all(a.signature_ok for a in rx_hook.arrivals + rx_csm.arrivals)
+    assert {orjson.loads(a.body)["external_id"] for a in rx_csm.arrivals} == {a.idempotency_key for a in rx_csm.arrivals}
+    assert all(m["To"].startswith("owner+acct-") for m in smtp.messages)
+    assert sorted((r.command_id, r.outcome) for r in got) == sorted((c, "delivered") for c in treated)
+    by_channel = collections.Counter(c.channel for c in commands)
+    for channel, n in by_channel.items():
+        assert metrics[f'forewarn_deliveries_total{{channel="{channel}",outcome="delivered"}}'] == n
+    assert not any("acct-" in key for key in metrics), "account ids leaked into metric labels"
+    log = (tmp_path / "dispatcher.log").read_text()
+    assert SECRET not in log
+
+
+def test_a_receiver_that_fails_twice_then_succeeds_gets_exactly_one_successful_delivery(settings):
+    ensure_topics(settings)
+    commands = [command(i, "hook") for i in range(15)]
+    produce(settings, commands)
+    with WebhookReceiver(secret=SECRET.encode(), fail_first=2) as rx, \
+            running(settings, {"hook": hook("hook", rx.url())}, max_attempts=5) as d:
+        got = wait_receipts(settings, len(commands))
+        retries = d.metrics.retries.labels(channel="hook")._value.get()
+    accepted = collections.Counter(a.idempotency_key for a in rx.accepted())
+    assert accepted == {c.command_id: 1 for c in commands}
+    assert collections.Counter(a.idempotency_key for a in rx.arrivals) == {c.command_id: 3 for c in commands}
+    assert {(r.outcome, r.attempts) for r in got} == {("delivered", 3)}
+    assert retries == 2 * len(commands)
+    assert read_topic(settings, settings.topics.intervention_commands_dlq) == []
+
+
+def test_an_always_failing_receiver_dead_letters_after_the_retries_and_the_dispatcher_goes_on(settings):
+    ensure_topics(settings)
+    bad = [command(i, "down") for i in range(6)]
+    good = [command(100 + i, "up") for i in range(6)]
+    produce(settings, [c for pair in zip(bad, good) for c in pair])
+    with WebhookReceiver(secret=SECRET.encode(), always_fail=True) as rx_down, \
+            WebhookReceiver(secret=SECRET.encode()) as rx_up, \
+            running(settings, {"down": hook("down", rx_down.url()), "up": hook("up", rx_up.url())},
+                    max_attempts=3) as d:
+        wait_receipts(settings, 12)
+        later = [command(200 + i, "up") for i in range(4)]
+        produce(settings, later)  # the dispatcher is still consuming after the failures
+        got = wait_receipts(settings, 16)
+        dlq_metric = d.metrics.dead_lettered.labels(reason="retries_exhausted")._value.get()
+    outcome = {r.command_id: (r.outcome, r.attempts) for r in got}
+    assert all(outcome[c.command_id] == ("failed", 3) for c in bad)
+    assert all(outcome[c.command_id] == ("delivered", 1) for c in good + later)
+    assert collections.Counter(a.idempotency_key for a in rx_down.arrivals) == {c.command_id: 3 for c in bad}
+    assert sorted(a.idempotency_key for a in rx_up.accepted()) == sorted(c.command_id for c in good + later)
+    dlq = read_topic(settings, settings.topics.intervention_commands_dlq)
+    assert sorted(r.headers["command-id"].decode() for r in dlq) == sorted(c.command_id for c in bad)
+    for r in dlq:
+        assert r.headers["reason"] == b"retries_exhausted" and r.headers["attempts"] == b"3"
+        assert b"http_5xx" in r.headers["detail"]
+        assert r.headers["source-topic"].decode() == settings.topics.intervention_commands
+        assert orjson.loads(r.value)["command_id"] == r.headers["command-id"].decode()  # the original bytes
+    assert dlq_metric == len(bad)
+
+
+def test_expired_duplicate_invalid_unknown_channel_and_rejected_commands(settings):
+    ensure_topics(settings)
+    expired = command(1, "hook", expires_in_s=-10)
+    twice = command(2, "hook")
+    unknown = command(3, "fax")
+    fine = command(4, "hook")
+    refused = command(5, "strict")
+    produce(settings, [expired, twice, twice, unknown, fine, refused], extra=[(b"acct-x", b'{"not": "a command"}')])
+    with WebhookReceiver(secret=SECRET.encode()) as rx, WebhookReceiver(always_fail=True, fail_status=400) as rx_400, \
+            running(settings, {"hook": hook("hook", rx.url()), "strict": hook("strict", rx_400.url())}):
+        got = wait_receipts(settings, 6)
+    by_id = collections.defaultdict(list)
+    for r in got:
+        by_id[r.command_id].append(r.outcome)
+    assert by_id[expired.command_id] == ["expired"]
+    assert sorted(by_id[twice.command_id]) == ["delivered", "skipped_duplicate"]
+    assert by_id[unknown.command_id] == ["failed"] and by_id[fine.command_id] == ["delivered"]
+    assert by_id[refused.command_id] == ["failed"]
+    assert sorted(a.idempotency_key for a in rx.arrivals) == sorted([twice.command_id, fine.command_id])
+    assert len(rx_400.arrivals) == 1  # a 400 is final: no retry
+    dlq = {r.headers["reason"].decode(): r for r in read_topic(settings, settings.topics.intervention_commands_dlq)}
+    assert set(dlq) == {"invalid_command", "unknown_channel", "rejected"}
+    assert dlq["invalid_command"].value == b'{"not": "a command"}'
+    assert b"'fax' is not configured" in dlq["unknown_channel"].headers["detail"]
+
+
+def test_a_replay_of_the_whole_topic_skips_every_delivered_command(settings):
+    ensure_topics(settings)
+    commands = [command(i, "hook") for i in range(20)]
+    produce(settings, commands)
+    with WebhookReceiver(secret=SECRET.encode()) as rx:
+        with running(settings, {"hook": hook("hook", rx.url())}):
+            wait_receipts(settings, 20)
+        with running(settings, {"hook": hook("hook", rx.url())}):  # a new consumer group reads from the start
+            got = wait_receipts(settings, 40)
+    assert len(rx.arrivals) == 20
+    assert collections.Counter(r.outcome for r in got) == {"delivered": 20, "skipped_duplicate": 20}
+
+
+def test_kafka_channel_forwards_the_command_to_the_users_topic(settings):
+    user_topic = f"customer-outreach.{settings.app_id}"
+    ensure_topics(settings)
+    ensure_topics(settings, [user_topic])
+    commands = [command(i, "outreach") for i in range(5)]
+    produce(settings, commands)
+    spec = ChannelSpec("outreach", "kafka", {"topic": user_topic}, timeout_s=10)
+    with running(settings, {"outreach": spec}):
+        got = wait_receipts(settings, 5)
+    assert {r.outcome for r in got} == {"delivered"}
+    forwarded = read_topic(settings, user_topic)
+    assert sorted(r.headers["idempotency-key"].decode() for r in forwarded) == sorted(c.command_id for c in commands)
+    assert all(orjson.loads(r.value)["account_id"] == r.key.decode() for r in forwarded)
