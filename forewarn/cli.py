@@ -26,9 +26,11 @@ COMMAND_MODULES = [
     "forewarn.commands.dlq",
     "forewarn.commands.simulate",
     "forewarn.commands.dispatcher",
+    "forewarn.commands.bench_consumer",
     "forewarn.commands.backtest",
     "forewarn.commands.config",
     "forewarn.commands.report",
+    "forewarn.commands.evaluate",
 ]
 
 

@@ -8,7 +8,9 @@ handled, highest offset per partition), which is how the test and the benchmark
 follow it without reaching into its memory.
 
 Modes: ``redis`` counts per account in Redis through ``AccountCountStore`` (one
-script call per chunk); ``noop`` only walks the chunk (the cost of the path).
+script call per chunk); ``noop`` parses and counts the chunk in memory and
+stores nothing (the cost of the path without Redis). ``--handler-delay`` adds a
+sleep per chunk, standing in for a slow Redis.
 ``--fail-on-account`` makes the handler raise on that account, to show a
 failing handler takes the worker down; ``--per-event-topic`` adds an ordinary
 per-event Faust agent to the same app, counting into Redis.
@@ -17,6 +19,7 @@ per-event Faust agent to the same app, counting into Redis.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
 import tempfile
@@ -28,7 +31,8 @@ import orjson
 from streams.batching.agent import batch_agent
 from streams.batching.app import batch_app
 from streams.batching.base import TP
-from streams.batching.counts import AccountCountStore
+from streams.batching.counts import AccountCountStore, count_accounts
+from streams.batching.runtime import batching_of
 from streams.settings import Settings
 
 __all__ = ["main", "build_app", "PoisonedAccount", "per_event_key"]
@@ -47,6 +51,11 @@ def _emit(obj: dict[str, Any]) -> None:
     os.write(1, orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS) + b"\n")
 
 
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
 def build_app(args: argparse.Namespace, settings: Settings):
     import redis.asyncio as aioredis
 
@@ -62,16 +71,23 @@ def build_app(args: argparse.Namespace, settings: Settings):
     )
     redis = aioredis.from_url(settings.redis_url.get_secret_value(), **settings.redis_kwargs())
     store = AccountCountStore(redis, args.namespace, ttl_s=args.ttl)
-    progress = {"records": 0, "offsets": {}}
+    progress: dict[str, Any] = {"records": 0, "offsets": {}, "first_t": None}
     poison = args.fail_on_account
+    delay = args.handler_delay
 
     async def count_events(partition: TP, records: list) -> None:
         if poison is not None:
             for record in records:
                 if orjson.loads(record.value).get("account_id") == poison:
                     raise PoisonedAccount(f"account {poison!r} at offset {record.offset} (deliberate failure)")
+        if progress["first_t"] is None:
+            progress["first_t"] = time.time()
+        if delay:
+            await asyncio.sleep(delay)
         if args.mode == "redis":
             await store.apply(partition, records)
+        else:
+            count_accounts(records)
         progress["records"] += len(records)
         progress["offsets"][partition.partition] = records[-1].offset
 
@@ -90,10 +106,13 @@ def build_app(args: argparse.Namespace, settings: Settings):
         _emit({"event": "assigned", "t": time.time(), "pid": os.getpid(),
                "partitions": sorted(tp.partition for tp in assigned if tp.topic == args.topic)})
 
+    budget = batching_of(app).budget
+
     @app.timer(args.progress_interval)
     async def report() -> None:
         _emit({"event": "progress", "t": time.time(), "pid": os.getpid(), "records": progress["records"],
-               "offsets": progress["offsets"]})
+               "offsets": progress["offsets"], "first_t": progress["first_t"],
+               "inflight_peak": budget.peak, "rss_mb": _rss_mb()})
 
     return app
 
@@ -106,6 +125,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--mode", choices=("redis", "noop"), default="redis")
     p.add_argument("--fail-on-account", default=None)
     p.add_argument("--per-event-topic", default=None)
+    p.add_argument("--handler-delay", type=float, default=0.0, help="seconds slept per chunk (a slow Redis)")
     p.add_argument("--session-timeout", type=float, default=10.0)
     p.add_argument("--ttl", type=int, default=86400, help="seconds until the Redis keys expire")
     p.add_argument("--progress-interval", type=float, default=0.25)
