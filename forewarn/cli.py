@@ -30,7 +30,6 @@ COMMAND_MODULES = [
     "forewarn.commands.backtest",
     "forewarn.commands.config",
     "forewarn.commands.report",
-    "forewarn.commands.evaluate",
 ]
 
 
