@@ -24,8 +24,8 @@ REPO = Path(__file__).resolve().parents[3]
 class CountWorker:
     """One ``python -m streams.batching.count_worker`` process; its stdout lines are collected as they come."""
 
-    def __init__(self, settings: Settings, *args: str, log_path: Path):
-        env = dict(os.environ)
+    def __init__(self, settings: Settings, *args: str, log_path: Path, env: dict[str, str] | None = None):
+        env = {**os.environ, **(env or {})}
         env["KAFKA_BOOTSTRAP_SERVERS"] = settings.kafka_bootstrap_servers
         env["REDIS_URL"] = settings.redis_url.get_secret_value()
         self.log_path = log_path
