@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -344,14 +345,22 @@ def _crash_reporting_supervisor(on_crash: Callable[[str, BaseException], object]
     return CrashReportingSupervisor
 
 
+def _hard_exit(component: str) -> None:
+    log.critical("%s crashed and the worker did not shut down in time: exiting now", component)
+    logging.shutdown()
+    os._exit(1)
+
+
 def install_worker_health(app, settings: Settings, state: HealthState | None = None,
                           heartbeat_s: float = 1.0, stale_after_s: float = 30.0,
-                          crash_exit_after_s: float = 2.0, probe_ttl_s: float = 5.0) -> HealthState:
+                          crash_exit_after_s: float = 2.0, crash_hard_exit_after_s: float = 30.0,
+                          probe_ttl_s: float = 5.0) -> HealthState:
     """Give a Faust app ``/healthz`` and ``/readyz``, a heartbeat, crash reporting and readiness facts.
 
     Call before the worker starts. An agent crash fails ``/healthz`` immediately and
     the worker exits with a non-zero code ``crash_exit_after_s`` later (the pause lets
-    a probe or a scrape see why).
+    a probe or a scrape see why); if the orderly shutdown hangs, the process is ended
+    ``crash_hard_exit_after_s`` after that.
     """
     state = state or HealthState(stale_after_s=stale_after_s, required=("kafka", "redis", "partitions"))
     state.add_probe("kafka", KafkaProbe(settings), probe_ttl_s)
@@ -365,6 +374,13 @@ def install_worker_health(app, settings: Settings, state: HealthState | None = N
         log.error("%s crashed: %r; /healthz now fails and the worker exits in %.0fs",
                   component, reason, crash_exit_after_s, exc_info=reason)
         await asyncio.sleep(crash_exit_after_s)
+        # The crashed actor never acks the record it died on: waiting for streams to
+        # drain would wait forever. Acked offsets are still committed on the way out.
+        app.conf.stream_wait_empty = False
+        # If shutdown still hangs, a crashed worker must not linger half alive.
+        watchdog = threading.Timer(crash_hard_exit_after_s, _hard_exit, args=(component,))
+        watchdog.daemon = True
+        watchdog.start()
         # Crashing the app marks the whole service tree, the worker included, as
         # crashed: the worker stops and re-raises the reason, so the exit code is 1.
         await app.crash(reason)
