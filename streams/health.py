@@ -340,7 +340,11 @@ def _crash_reporting_supervisor(on_crash: Callable[[str, BaseException], object]
         async def restart_services(self, services) -> None:
             for service in services:
                 reason = service.crash_reason or RuntimeError("crashed without a reason")
-                await on_crash(_actor_name(service), reason)
+                if isinstance(reason, asyncio.CancelledError):
+                    # Faust cancels actors it restarts on a rebalance: not a bug, restart as usual.
+                    await self.restart_service(service)
+                else:
+                    await on_crash(_actor_name(service), reason)
 
     return CrashReportingSupervisor
 
