@@ -20,9 +20,11 @@ trigger. The engine owns time; a primitive owns meaning:
   account that receives no more events is still folded, and fires, on time.
 
 Folding must be compositional — folding to ``a`` then to ``b`` equals folding
-to ``b`` — which is what makes the result independent of chunking, of when the
-engine happens to fold, and of the arrival order of events within the allowed
-lateness. ``tests/detectors/test_primitive_contract.py`` checks every
+to ``b`` — and must remove exactly the pending events before ``upto`` (the
+others stay untouched, whatever the state). That is what makes the result
+independent of chunking, of when the engine happens to fold, and of the
+arrival order of events within the allowed lateness. At most one firing per
+instant: the firing id is derived from (account, trigger, fired_at). ``tests/detectors/test_primitive_contract.py`` checks every
 registered primitive against this contract.
 
 A primitive's configuration is its constructor arguments, stored as given;

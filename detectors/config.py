@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from detectors.base import Primitive
-from detectors.registry import PRIMITIVES
+from detectors.registry import TRIGGER_KINDS
 from schemas.catalogue import NAME_RE, InterventionSpec, SuccessMetric, parse_catalogue
 from schemas.config_yaml import (
     ConfigError,
@@ -83,10 +83,10 @@ class EngineSettings:
 
 @dataclass(frozen=True, slots=True)
 class TriggerSpec:
-    """One trigger: its rule (a primitive instance), the intervention it calls for, where it was written."""
+    """One trigger: its rule (a primitive instance, or another trigger kind's object), its intervention, its place."""
 
     name: str
-    rule: Primitive
+    rule: Any
     intervention: str
     description: str = ""
     mark: Mark | None = None
@@ -104,8 +104,12 @@ class ForewarnConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def rules(self) -> list[Primitive]:
-        """The triggers' primitives, in file order (the engine's input)."""
-        return [t.rule for t in self.triggers.values()]
+        """The rule triggers' primitives, in file order (the engine's input); other trigger kinds are left out."""
+        return [t.rule for t in self.triggers.values() if isinstance(t.rule, Primitive)]
+
+    def triggers_of_kind(self, kind: str) -> list[TriggerSpec]:
+        """The triggers written with ``kind:`` ``kind`` (e.g. ``usage_drop`` for the online model)."""
+        return [t for t in self.triggers.values() if t.rule.kind == kind]
 
     def success_metric(self, trigger: str) -> SuccessMetric:
         """The success metric a trigger is judged by: its intervention's."""
@@ -142,7 +146,8 @@ def _parse_interventions(node: Node, parsed: Mapping[str, Any]) -> dict[str, Int
     return parse_catalogue(node, parsed["engine"].sets)
 
 
-def _parse_triggers(node: Node, parsed: Mapping[str, Any]) -> dict[str, TriggerSpec]:
+def _parse_triggers(node: Node, parsed: Mapping[str, Any], kinds: Mapping[str, type] = TRIGGER_KINDS
+                    ) -> dict[str, TriggerSpec]:
     section = node.as_map("onboarding_stalled: {kind: absence, ...}")
     sets = parsed["engine"].sets
     triggers: dict[str, TriggerSpec] = {}
@@ -150,14 +155,15 @@ def _parse_triggers(node: Node, parsed: Mapping[str, Any]) -> dict[str, TriggerS
         if NAME_RE.fullmatch(name) is None:
             raise entry_node.error(f"{name!r} is not a valid trigger name; use lower_case_with_underscores", at_key=True)
         entry = entry_node.as_map("{kind: absence, after: ..., intervention: ...}")
-        kind_node = entry.require("kind", f"one of {', '.join(sorted(PRIMITIVES))}")
+        kind_node = entry.require("kind", f"one of {', '.join(sorted(kinds))}")
         kind = kind_node.as_str(what="trigger kind", example="absence")
-        cls = PRIMITIVES.get(kind)
+        cls = kinds.get(kind)
         if cls is None:
-            close = difflib.get_close_matches(kind, list(PRIMITIVES), n=1)
+            close = difflib.get_close_matches(kind, list(kinds), n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
-            raise kind_node.error(f"unknown trigger kind {kind!r}; {hint}(known kinds: {', '.join(sorted(PRIMITIVES))})")
-        entry.check_keys(list(_COMMON_KEYS) + list(cls.keys), required=list(cls.required), examples=cls.required)
+            raise kind_node.error(f"unknown trigger kind {kind!r}; {hint}(known kinds: {', '.join(sorted(kinds))})")
+        required = getattr(cls, "required", {})
+        entry.check_keys(list(_COMMON_KEYS) + list(cls.keys), required=list(required), examples=required)
         intervention = entry.get("intervention")
         if intervention is None:
             raise entry.error(
@@ -202,12 +208,17 @@ SECTIONS: tuple[Section, ...] = (
 )
 
 
-def _build(root: Node, source: str, extra_sections: Sequence[Section]) -> ForewarnConfig:
+def _build(root: Node, source: str, extra_sections: Sequence[Section],
+           trigger_kinds: Mapping[str, type]) -> ForewarnConfig:
     names = {s.name for s in SECTIONS}
     for section in extra_sections:
         if section.name in names:
             raise ValueError(f"section {section.name!r} is already read by detectors.config")
-    parsed = load_document(root, list(SECTIONS) + list(extra_sections), checks=[_check_responses])
+    sections = list(SECTIONS)
+    if trigger_kinds is not TRIGGER_KINDS:
+        sections[-1] = Section("triggers", lambda node, parsed: _parse_triggers(node, parsed, trigger_kinds),
+                               required=True, example=SECTIONS[-1].example)
+    parsed = load_document(root, sections + list(extra_sections), checks=[_check_responses])
     return ForewarnConfig(
         source=source,
         engine=parsed["engine"],
@@ -217,11 +228,13 @@ def _build(root: Node, source: str, extra_sections: Sequence[Section]) -> Forewa
     )
 
 
-def load_config(path: str | Path, extra_sections: Sequence[Section] = ()) -> ForewarnConfig:
+def load_config(path: str | Path, extra_sections: Sequence[Section] = (),
+                trigger_kinds: Mapping[str, type] = TRIGGER_KINDS) -> ForewarnConfig:
     """Read and validate a config file: the start-up checks, all of them."""
-    return _build(load_yaml(path), str(path), extra_sections)
+    return _build(load_yaml(path), str(path), extra_sections, trigger_kinds)
 
 
-def config_from_text(text: str, name: str = "<config>", extra_sections: Sequence[Section] = ()) -> ForewarnConfig:
+def config_from_text(text: str, name: str = "<config>", extra_sections: Sequence[Section] = (),
+                     trigger_kinds: Mapping[str, type] = TRIGGER_KINDS) -> ForewarnConfig:
     """The same as :func:`load_config` for YAML text (tests, documentation)."""
-    return _build(load_yaml_text(text, name), name, extra_sections)
+    return _build(load_yaml_text(text, name), name, extra_sections, trigger_kinds)

@@ -4,8 +4,16 @@ Adding a primitive is one module implementing :class:`detectors.base.Primitive`
 plus one entry here; the config reader, the engine and the shared contract test
 (``tests/detectors/test_primitive_contract.py``) pick it up from this table.
 
+``TRIGGER_KINDS`` is what the ``triggers:`` section accepts: every primitive,
+plus trigger kinds that are not per-event rules (the online ``usage_drop``
+model is scored per partition, not folded per account). Such a class needs
+``kind``, ``keys`` (its config keys), ``from_config(name, node, sets)`` and
+``describe()``; the rule engine ignores it (``ForewarnConfig.rules()``).
+
 >>> sorted(PRIMITIVES)
 ['absence', 'count', 'habit_silence']
+>>> set(PRIMITIVES) <= set(TRIGGER_KINDS)
+True
 >>> primitive_class("count").__name__
 'Count'
 """
@@ -20,11 +28,15 @@ from detectors.base import Primitive
 from detectors.count import Count
 from detectors.habit_silence import HabitSilence
 
-__all__ = ["PRIMITIVES", "primitive_class"]
+__all__ = ["PRIMITIVES", "TRIGGER_KINDS", "primitive_class"]
 
 PRIMITIVES: Mapping[str, type[Primitive]] = MappingProxyType(
     {cls.kind: cls for cls in (Absence, Count, HabitSilence)}
 )
+
+
+#: Every kind the config accepts; non-rule kinds are added here next to the primitives.
+TRIGGER_KINDS: Mapping[str, type] = MappingProxyType(dict(PRIMITIVES))
 
 
 def primitive_class(kind: str) -> type[Primitive]:

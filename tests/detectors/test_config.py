@@ -96,3 +96,37 @@ def test_other_packages_add_sections_without_touching_this_one():
     # without the section registered, the key is unknown
     with pytest.raises(ConfigError, match=r"unknown key 'policy'"):
         config_from_text(MINIMAL + "policy: {max_per_week: 2}\n", "c.yaml")
+
+
+class _ModelTrigger:
+    """A trigger kind that is not a per-event rule (like the online usage_drop model)."""
+
+    kind = "model_drop"
+    keys = ("quantile",)
+
+    def __init__(self, name, quantile):
+        self.name, self.quantile = name, quantile
+
+    @classmethod
+    def from_config(cls, name, node, sets):
+        q = node.get("quantile")
+        return cls(name, float(q.value) if q is not None else 0.99)
+
+    def describe(self):
+        return f"model above its {self.quantile} quantile"
+
+
+def test_other_trigger_kinds_are_configured_like_rules_but_not_run_by_the_rule_engine():
+    from detectors.engine import Engine
+    from detectors.registry import TRIGGER_KINDS
+
+    kinds = {**TRIGGER_KINDS, "model_drop": _ModelTrigger}
+    text = MINIMAL + "  usage_dropping: {kind: model_drop, quantile: 0.999, intervention: nudge}\n"
+    config = config_from_text(text, "c.yaml", trigger_kinds=kinds)
+    assert [t.name for t in config.triggers_of_kind("model_drop")] == ["usage_dropping"]
+    assert [r.name for r in config.rules()] == ["no_feature_after_signup"]
+    assert [r.name for r in Engine.from_config(config).rules] == ["no_feature_after_signup"]
+    with pytest.raises(ConfigError, match=r"^c.yaml:15:38: triggers.usage_dropping.quantil: unknown key 'quantil'"):
+        config_from_text(text.replace("quantile: 0.999", "quantil: 0.999"), "c.yaml", trigger_kinds=kinds)
+    with pytest.raises(ConfigError, match=r"unknown trigger kind 'model_drop'"):
+        config_from_text(text, "c.yaml")
