@@ -89,7 +89,16 @@ def event_id_hash(event_id: str) -> int:
 
 @dataclass(slots=True)
 class ChunkResult:
-    """What one call did: firings (sorted), late events, and counts."""
+    """What one call did.
+
+    ``firings``: decided by this call, sorted by (fired_at, account, trigger).
+    ``late``: events below the watermark, for the dead-letter topic (reason
+    ``late``). ``accepted``: events at or above the watermark (duplicates
+    included). ``duplicates``: accepted events whose id the account had already
+    seen (only events some trigger names are checked). ``replayed``: events
+    skipped because their offset was already applied. ``watermark``: the
+    partition's watermark afterwards.
+    """
 
     firings: list[Firing] = field(default_factory=list)
     late: list[Any] = field(default_factory=list)
