@@ -135,15 +135,18 @@ class BatchConsumer(faust_aiokafka.Consumer):
         runtime = batching_of(self.app)
         if self._lanes is not None and runtime is not None:
             revoked_tps = {ensure_TP(tp) for tp in revoked}
-            await self._lanes.revoke(revoked_tps & self._lanes.partitions, runtime.revoke_timeout_s)
+            late = await self._lanes.revoke(revoked_tps & self._lanes.partitions, runtime.revoke_timeout_s)
             if not self.app.should_stop:
                 # Faust drops the revoked partitions' acknowledgements before its
                 # own commit on revocation, so commit what the lanes finished now,
                 # while this member still owns them (same generation).
                 try:
-                    await self.commit(revoked_tps)
+                    committed = await self.commit(revoked_tps)
                 except Exception as exc:  # the next owner re-reads; the state store skips
                     self.log.warning("commit of revoked partitions failed: %r", exc)
+                else:
+                    self.log.info("revoked %d partitions: lanes drained (%d cancelled), committed=%s",
+                                  len(revoked_tps), len(late), committed)
             for tp in revoked_tps:
                 self._acked_high.pop(tp, None)
                 self._log_end.pop(tp, None)
