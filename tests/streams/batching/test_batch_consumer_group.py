@@ -103,3 +103,37 @@ def test_fault_free_run_matches_the_data(settings, spawn_worker, namespace):
     counts, _ = redis_state(settings, namespace, topic, PARTITIONS)
     assert counts == dict(expected)
     clear_redis(settings, namespace, topic, PARTITIONS)
+
+
+def test_a_graceful_rebalance_redelivers_nothing(settings, tmp_path, namespace):
+    """Revocation waits for the chunks in flight and commits them before Faust hands the partitions over,
+    so the joining worker starts exactly where the first one stopped: every record is handled once."""
+    from batch_harness import CountWorker
+
+    topic = f"batch-handover-{uuid.uuid4().hex[:8]}"
+    group = f"batch-handover-{uuid.uuid4().hex[:8]}"
+    create_topic(settings, topic, 4)
+    expected = produce_events(settings, topic, 60_000)
+    ends = end_offsets(settings, topic, 4)
+    # small chunks and a slow handler, so the join lands while chunks are in flight and queued
+    env = {"FOREWARN_MAX_POLL_RECORDS": "1000"}
+    args = ["--topic", topic, "--group", group, "--namespace", namespace, "--session-timeout", SESSION_TIMEOUT,
+            "--handler-delay", "1.0", "--ttl", "3600"]
+    first = CountWorker(settings, *args, log_path=tmp_path / "first.log", env=env)
+    second = None
+    try:
+        first.wait_for(lambda: first.records() >= 4_000, 60, "the first worker to get going")
+        second = CountWorker(settings, *args, log_path=tmp_path / "second.log", env=env)
+        second.wait_for(lambda: any(second.assignments()), 60, "the second worker's partitions")
+        wait_until_applied(settings, namespace, topic, ends, timeout=120, workers=[first, second])
+        time.sleep(1.0)  # their last progress lines
+        counts, _ = redis_state(settings, namespace, topic, 4)
+        assert counts == dict(expected)
+        assert "committed=True" in first.log_text()
+        assert first.records() < 60_000 and second.records() > 0
+        assert first.records() + second.records() == 60_000, "a record was handed to a handler twice"
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()
+        clear_redis(settings, namespace, topic, 4)
