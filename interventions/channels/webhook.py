@@ -92,8 +92,10 @@ class WebhookChannel(Channel):
         ca_file = spec.options.get("ca_file")
         verify = ssl.create_default_context(cafile=ca_file) if ca_file else True
         self._transport = CoalescingTransport(max_connections=max_connections, verify=verify)
-        self._client = httpx.Client(timeout=spec.timeout_s, follow_redirects=False, trust_env=False,
-                                    transport=self._transport)
+        # Requests go straight to httpx's transport: the Client layer adds nothing we want (no redirects,
+        # cookies, auth or environment proxies) and costs a third of a request's CPU time.
+        t = spec.timeout_s
+        self._timeouts = {"connect": t, "read": t, "write": t, "pool": t}
 
     @classmethod
     def parse_options(cls, node: MapNode) -> dict[str, Any]:
@@ -124,9 +126,16 @@ class WebhookChannel(Channel):
             TIMESTAMP_HEADER: stamp,
             SIGNATURE_HEADER: sign(self._secret.get_secret_value(), stamp, payload),
         }
-        extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+        extensions: dict = {"timeout": self._timeouts}
+        if target.scheme == "https":
+            extensions["sni_hostname"] = target.host  # verify the certificate against the name, not the pinned IP
         try:
-            response = self._client.post(target.pinned_url, content=payload, headers=headers, extensions=extensions)
+            response = self._transport.handle_request(
+                httpx.Request("POST", target.pinned_url, content=payload, headers=headers, extensions=extensions))
+            try:
+                response.read()
+            finally:
+                response.close()
         except httpx.TimeoutException as exc:
             raise DeliveryError("timeout", f"{self.name}: no answer within {self.spec.timeout_s:g}s "
                                 f"({type(exc).__name__})", retryable=True) from None
@@ -144,4 +153,4 @@ class WebhookChannel(Channel):
         raise DeliveryError("rejected", detail, retryable=False)
 
     def close(self) -> None:
-        self._client.close()
+        self._transport.close()
