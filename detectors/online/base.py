@@ -44,6 +44,9 @@ class DropScorer(ABC):
     #: Days of history an account needs before its scores mean anything; earlier days score 0.
     min_days: int
 
+    #: True when ``learn_one`` has nothing to learn: the account's profile is the whole model.
+    stateless: ClassVar[bool] = False
+
     def new_memory(self) -> list[float]:
         """The per-account memory of an account the scorer has not seen."""
         return []

@@ -40,7 +40,7 @@ replay gives the same firings, with the same ids, as living through it.
 ...           and not (i == 3 and d >= 50)]      # until acct-3 falls silent on day 50
 >>> fired = det.process(events) + det.advance_to(at(70))
 >>> [(f.account_id, f.evidence["day"], f.evidence["score"] > f.evidence["threshold"]) for f in fired]
-[('acct-3', '1970-02-22', True)]
+[('acct-3', '1970-02-27', True)]
 >>> sorted(fired[0].evidence)
 ['baseline', 'day', 'day_counts', 'detector', 'features', 'score', 'threshold']
 """
@@ -241,49 +241,54 @@ class DropOffDetector:
         scorer, policy, horizons = self.scorer, self.policy, self.horizons
         threshold = self.threshold.value
         # During the threshold's warm-up nothing fires, but accounts above the running
-        # estimate leave the armed population all the same (see threshold.py).
-        shadow = self.threshold.estimate if threshold is None else None
+        # estimate leave the armed population all the same (see threshold.py): a *shadow*
+        # episode, released as soon as the threshold is trusted.
+        estimate = self.threshold.estimate if threshold is None else None
         hook = self.on_day
         accounts = self.accounts
-        judged: list[tuple[str, AccountDrop, dict[str, float], DayTally | None, float | None, bool]] = []
+        judged: list[tuple[str, AccountDrop, dict[str, float], DayTally | None, float | None, bool, bool]] = []
         firings_before = len(out)
-        # Pass 1: score and decide, against the model as it stood when the day began.
+        # Pass 1: fold the day, score and decide against the model as it stood when the day began.
         for aid in self._order:
             acct = accounts[aid]
             if acct.profile.first_day > day:
                 continue
             tally = acct.tallies.pop(day, None)
             values = tally.values() if tally is not None else SILENT_DAY
+            acct.profile.fold(horizons, values)
             x = acct.profile.features(horizons)
             x.update(values)
             if acct.canceled and values["day_active"]:
                 acct.canceled = False  # the customer is back
             score: float | None = None
-            fired = False
+            fired = armed = False
             if not acct.canceled:
+                episode = acct.episode
+                if episode.shadow and threshold is not None:
+                    policy.close(episode)
                 score = scorer.score_one(x, acct.memory)
-                if policy.should_fire(acct.episode, score, threshold, x["days_observed"]):
+                armed = not episode.open
+                if policy.should_fire(episode, score, threshold, x):
                     fired = True
                     out.append(self._firing(aid, day, x, values, score, threshold))
-                    policy.open(acct.episode, day, x["active_long"])
-                elif shadow is not None and policy.should_fire(acct.episode, score, shadow, x["days_observed"]):
-                    fired = True  # an episode opened during the warm-up, without a firing
+                    policy.open(episode, day, x["active_long"])
+                elif estimate is not None and policy.should_fire(episode, score, estimate, x):
                     self.counts.suppressed += 1
-                    policy.open(acct.episode, day, x["active_long"])
-            judged.append((aid, acct, x, tally, score, fired))
+                    policy.open(episode, day, x["active_long"], shadow=True)
+            judged.append((aid, acct, x, tally, score, armed, fired))
             if hook is not None:
                 hook(aid, day, x, score, fired)
-        # Pass 2: learn from the armed accounts, fold the day, re-arm, retire.
+        # Pass 2: learn from the accounts not in a drop-off episode, re-arm, retire.
         retired: list[str] = []
         update_threshold = self.threshold.update
-        for aid, acct, x, tally, score, fired in judged:
-            if score is not None and not acct.episode.open:
-                scorer.learn_one(x, acct.memory)
-            if score is not None and (fired or not acct.episode.open) and x["days_observed"] >= scorer.min_days:
-                update_threshold(score)
-            acct.profile.fold(horizons, x)
+        for aid, acct, x, tally, score, armed, fired in judged:
             episode = acct.episode
-            if episode.open and not fired:
+            if score is not None:
+                if not fired and (not episode.open or episode.shadow):
+                    scorer.learn_one(x, acct.memory)
+                if armed and x["days_observed"] >= scorer.min_days:
+                    update_threshold(score)
+            if episode.open and not armed:  # open before today: has usage come back?
                 policy.observe(episode, x["day_active"])
                 if policy.recovered(episode):
                     policy.close(episode)

@@ -7,8 +7,9 @@ optional::
     triggers:
       usage_dropping:
         kind: usage_drop
-        detector: rate_drop        # or half_space_trees
-        quantile: 0.999            # alarm budget: ~0.1 % of armed account-days exceed the threshold
+        detector: drop_z           # or rate_drop, half_space_trees
+        quantile: 0.995            # alarm budget: ~0.5 % of armed account-days score above the threshold
+        min_drop: 0.35             # and recent activity must be at least 35 % below the account's own
         warm_up_scores: 20000      # scores a partition sees before its threshold is trusted
         min_history: 28d           # history an account needs before it is scored
         intervention: we_miss_you
@@ -21,10 +22,10 @@ checkpoints (a changed model configuration starts cold).
 >>> node = load_yaml_text("{kind: usage_drop, quantile: 0.995, min_history: 21d}").as_map()
 >>> rule = UsageDrop.from_config("usage_dropping", node, {})
 >>> rule.describe()
-'rate_drop scores every account daily (silent ones too); fires above the learned 0.995-quantile, after 21d of history'
+'drop_z scores every account daily (silent ones too); fires above the learned 0.995-quantile when usage is 35 % below its own baseline, after 21d of history'
 >>> det = rule.build(allowed_lateness_us=300_000_000)
->>> det.scorer.min_days, det.threshold.q, det.trigger
-(21, 0.995, 'usage_dropping')
+>>> det.scorer.name, det.scorer.min_days, det.threshold.q, det.trigger
+('drop_z', 21, 0.995, 'usage_dropping')
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from typing import Any, ClassVar
 
 from detectors.online.base import DropScorer
 from detectors.online.detector import DayHook, DropOffDetector
+from detectors.online.drop_z import DropZScorer
 from detectors.online.episodes import EpisodePolicy
 from detectors.online.errors import OnlineModelError
 from detectors.online.half_space import HalfSpaceTreesScorer
@@ -47,7 +49,9 @@ from schemas.timefmt import US_PER_DAY
 __all__ = ["UsageDrop", "SCORERS"]
 
 #: The scorers a ``usage_drop`` trigger can use (``detector:``), by name.
-SCORERS: Mapping[str, type[DropScorer]] = {cls.name: cls for cls in (RateDropScorer, HalfSpaceTreesScorer)}
+SCORERS: Mapping[str, type[DropScorer]] = {
+    cls.name: cls for cls in (DropZScorer, RateDropScorer, HalfSpaceTreesScorer)
+}
 
 
 def _float(node: Node, lo: float, hi: float, example: str) -> float:
@@ -70,12 +74,14 @@ class UsageDrop:
     """The configuration of a ``usage_drop`` trigger (constructor arguments stored as given)."""
 
     kind: ClassVar[str] = "usage_drop"
-    keys: ClassVar[tuple[str, ...]] = ("detector", "quantile", "warm_up_scores", "min_history", "drop_ratio",
-                                       "ticket_ratio", "recover_ratio", "short_horizon", "long_horizon", "seed")
+    keys: ClassVar[tuple[str, ...]] = ("detector", "quantile", "warm_up_scores", "min_history", "min_drop",
+                                       "drop_ratio", "ticket_ratio", "recover_ratio", "short_horizon",
+                                       "long_horizon", "seed")
     required: ClassVar[Mapping[str, str]] = {}
 
-    def __init__(self, name: str, detector: str = "rate_drop", quantile: float = 0.999,
-                 warm_up_scores: int = 20_000, min_history_days: int = 28, drop_ratio: float = 0.5,
+    def __init__(self, name: str, detector: str = "drop_z", quantile: float = 0.995,
+                 warm_up_scores: int = 20_000, min_history_days: int = 28, min_drop: float = 0.35,
+                 drop_ratio: float = 0.5,
                  ticket_ratio: float = 3.0, recover_ratio: float = 0.75, short_horizon_days: int = 7,
                  long_horizon_days: int = 56, seed: int = 42) -> None:
         if detector not in SCORERS:
@@ -85,6 +91,7 @@ class UsageDrop:
         self.quantile = quantile
         self.warm_up_scores = warm_up_scores
         self.min_history_days = min_history_days
+        self.min_drop = min_drop
         self.drop_ratio = drop_ratio
         self.ticket_ratio = ticket_ratio
         self.recover_ratio = recover_ratio
@@ -98,15 +105,17 @@ class UsageDrop:
         node.check_keys(["kind", "intervention", "description", *cls.keys])
         kw: dict[str, Any] = {}
         if (n := node.get("detector")) is not None:
-            kw["detector"] = n.as_str(what="detector name", example="rate_drop")
+            kw["detector"] = n.as_str(what="detector name", example="drop_z")
             if kw["detector"] not in SCORERS:
                 raise n.error(f"unknown detector {kw['detector']!r}; known: {', '.join(sorted(SCORERS))}")
         if (n := node.get("quantile")) is not None:
-            kw["quantile"] = _float(n, 0.5, 1.0, "0.999")
+            kw["quantile"] = _float(n, 0.5, 1.0, "0.995")
         if (n := node.get("warm_up_scores")) is not None:
             kw["warm_up_scores"] = n.as_int(minimum=1, example="20000")
         if (n := node.get("min_history")) is not None:
             kw["min_history_days"] = _days(n)
+        if (n := node.get("min_drop")) is not None:
+            kw["min_drop"] = _float(n, -0.001, 1.0, "0.35")
         if (n := node.get("drop_ratio")) is not None:
             kw["drop_ratio"] = _float(n, 0.0, 1.0, "0.5")
         if (n := node.get("ticket_ratio")) is not None:
@@ -127,11 +136,17 @@ class UsageDrop:
         """The configuration as JSON-ready data (reports, fingerprint)."""
         return {"name": self.name, "detector": self.detector, "quantile": self.quantile,
                 "warm_up_scores": self.warm_up_scores, "min_history_days": self.min_history_days,
-                "drop_ratio": self.drop_ratio, "ticket_ratio": self.ticket_ratio,
+                "min_drop": self.min_drop, "drop_ratio": self.drop_ratio, "ticket_ratio": self.ticket_ratio,
                 "recover_ratio": self.recover_ratio, "short_horizon_days": self.short_horizon_days,
                 "long_horizon_days": self.long_horizon_days, "seed": self.seed}
 
+    def replace(self, **changes: Any) -> "UsageDrop":
+        """The same trigger with some arguments changed (``quantile=0.995``, ``detector=...``)."""
+        return UsageDrop(**{**self.config(), **changes})
+
     def scorer(self) -> DropScorer:
+        if self.detector == "drop_z":
+            return DropZScorer(short_half_life_days=self.short_horizon_days, min_days=self.min_history_days)
         if self.detector == "rate_drop":
             return RateDropScorer(drop_ratio=self.drop_ratio, ticket_ratio=self.ticket_ratio,
                                   min_days=self.min_history_days)
@@ -142,7 +157,7 @@ class UsageDrop:
         return DropOffDetector(
             self.scorer(),
             QuantileThreshold(q=self.quantile, min_scores=self.warm_up_scores),
-            EpisodePolicy(recover_ratio=self.recover_ratio, min_days=self.min_history_days),
+            EpisodePolicy(recover_ratio=self.recover_ratio, min_days=self.min_history_days, min_drop=self.min_drop),
             trigger=self.name,
             horizons=Horizons(self.short_horizon_days, self.long_horizon_days),
             allowed_lateness_us=allowed_lateness_us,
@@ -154,8 +169,10 @@ class UsageDrop:
         return fingerprint({**self.config(), "allowed_lateness_us": allowed_lateness_us, "model_format": 1})
 
     def describe(self) -> str:
+        gate = f" when usage is {round(100 * self.min_drop)} % below its own baseline" if self.min_drop else ""
         return (f"{self.detector} scores every account daily (silent ones too); fires above the learned "
-                f"{self.quantile}-quantile, after {format_duration(self.min_history_days * US_PER_DAY)} of history")
+                f"{self.quantile}-quantile{gate}, after {format_duration(self.min_history_days * US_PER_DAY)} "
+                "of history")
 
     def __repr__(self) -> str:
         return f"UsageDrop({self.name!r}: {self.describe()})"

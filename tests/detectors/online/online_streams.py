@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 from detectors.online.detector import DropOffDetector
+from detectors.online.drop_z import DropZScorer
 from detectors.online.episodes import EpisodePolicy
 from detectors.online.rate_drop import RateDropScorer
 from detectors.online.threshold import QuantileThreshold
@@ -77,8 +78,10 @@ def noisy_arrival(events: list[Event], seed: int, duplicates: float = 0.02) -> l
     return [e for _, _, e in keyed]
 
 
-def small_detector(q: float = 0.98, min_scores: int = 300, min_days: int = 21, on_day=None) -> DropOffDetector:
-    return DropOffDetector(RateDropScorer(min_days=min_days), QuantileThreshold(q=q, min_scores=min_scores),
+def small_detector(q: float = 0.98, min_scores: int = 300, min_days: int = 21, on_day=None,
+                   scorer: str = "rate_drop") -> DropOffDetector:
+    model = RateDropScorer(min_days=min_days) if scorer == "rate_drop" else DropZScorer(min_days=min_days)
+    return DropOffDetector(model, QuantileThreshold(q=q, min_scores=min_scores),
                            EpisodePolicy(min_days=min_days), allowed_lateness_us=LATENESS, on_day=on_day)
 
 

@@ -35,23 +35,24 @@ def _recorder(log):
     return lambda aid, day, x, score, fired: log.append((aid, day, score, fired))
 
 
-def test_restore_continues_exactly_like_an_uninterrupted_run(arrivals):
+@pytest.mark.parametrize("scorer", ["drop_z", "rate_drop"])
+def test_restore_continues_exactly_like_an_uninterrupted_run(arrivals, scorer):
     until = (T0_DAY + 100) * DAY
     offsets = list(range(len(arrivals)))
     cut = len(arrivals) * 3 // 5
 
     straight_log: list = []
-    straight = small_detector(on_day=_recorder(straight_log))
+    straight = small_detector(on_day=_recorder(straight_log), scorer=scorer)
     straight_fired = straight.process(arrivals, offsets) + straight.advance_to(until)
 
     first_log: list = []
-    first = small_detector(on_day=_recorder(first_log))
+    first = small_detector(on_day=_recorder(first_log), scorer=scorer)
     fired = first.process(arrivals[:cut], offsets[:cut])
     blob = save_detector(first, CheckpointCodec(KEY), partition=2, fingerprint=FP)
     del first  # the worker dies here
 
     second_log: list = []
-    second = small_detector(on_day=_recorder(second_log))
+    second = small_detector(on_day=_recorder(second_log), scorer=scorer)
     refused = restore_detector(second, blob, CheckpointCodec(KEY), partition=2, fingerprint=FP,
                                cold_restarts=ColdRestarts())
     assert refused is None and second.applied_offset == cut - 1

@@ -30,9 +30,11 @@ def stream():
     return population(11, accounts=40, days=90, silent={SILENT: 60})
 
 
-def test_a_silent_account_is_scored_and_flagged_while_others_move_the_watermark(stream):
+@pytest.mark.parametrize("scorer", ["drop_z", "rate_drop"])
+def test_a_silent_account_is_scored_and_flagged_while_others_move_the_watermark(stream, scorer):
     scored = []
-    det, fired = _run(stream, [1000], on_day=lambda aid, day, x, score, f: scored.append((aid, day, score)))
+    det, fired = _run(stream, [1000], scorer=scorer,
+                      on_day=lambda aid, day, x, score, f: scored.append((aid, day, score)))
     silent_days = [(day, score) for aid, day, score in scored if aid == SILENT and day >= T0_DAY + 60]
     # every day after it fell silent it was scored, with no event of its own
     assert [d for d, _ in silent_days] == list(range(T0_DAY + 60, det.closed_through + 1))
@@ -44,10 +46,11 @@ def test_a_silent_account_is_scored_and_flagged_while_others_move_the_watermark(
     assert ev["features"]["days_since_active"] >= 1 and ev["baseline"]["active_days_per_week"] > 0
 
 
-def test_a_silent_partition_still_scores_every_account_when_only_time_passes(stream):
+@pytest.mark.parametrize("scorer", ["drop_z", "rate_drop"])
+def test_a_silent_partition_still_scores_every_account_when_only_time_passes(stream, scorer):
     # every account stops on day 60: no event arrives at all after that, only the watermark moves
     quiet = [e for e in stream if e.ts < (T0_DAY + 60) * DAY]
-    det, fired = _run(quiet, [997])
+    det, fired = _run(quiet, [997], scorer=scorer)
     assert fired == [] or all(f.fired_at <= (T0_DAY + 60) * DAY for f in fired)
     due = det.next_due
     assert due == (det.closed_through + 2) * DAY
