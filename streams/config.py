@@ -3,10 +3,12 @@
 ``detectors.config`` reads ``engine:``, ``interventions:`` and ``triggers:``
 and lets other packages add sections without importing them (detectors must
 not import interventions). This module, which may import both, assembles the
-full document: it adds ``policy:`` (:mod:`interventions.config`) and
-``channels:`` (:mod:`interventions.channels.registry`), both optional, whose
-parsed values land in ``ForewarnConfig.extra["policy"]`` and
-``ForewarnConfig.extra["channels"]``.
+full document: it adds ``policy:`` (:mod:`interventions.config`),
+``channels:`` (:mod:`interventions.channels.registry`) and ``costs:``
+(:mod:`interventions.measurement.costs`), all optional, whose parsed values
+land in ``ForewarnConfig.extra["policy"]``, ``extra["channels"]`` and
+``extra["costs"]``. A loader that passes fewer sections refuses files that
+use the others, so every command should read the config through here.
 
 >>> cfg = config_from_text('''
 ... interventions:
@@ -28,11 +30,12 @@ from detectors import config as detectors_config
 from detectors.config import ForewarnConfig
 from interventions.channels.registry import CHANNELS_SECTION
 from interventions.config import POLICY_SECTION
+from interventions.measurement.costs import COSTS_SECTION
 
 __all__ = ["SECTIONS", "load_config", "config_from_text"]
 
 #: The sections beyond the detectors' own, in parse order (channels checks the catalogue parsed before it).
-SECTIONS = (POLICY_SECTION, CHANNELS_SECTION)
+SECTIONS = (POLICY_SECTION, CHANNELS_SECTION, COSTS_SECTION)
 
 
 def load_config(path: str | Path) -> ForewarnConfig:
