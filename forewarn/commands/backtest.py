@@ -198,12 +198,12 @@ def run_backtest(
         rows: list[Row] = []
         append = rows.append
         for line in lines:
-            line = line.rstrip(b"\r\n")
-            if not line.strip():
-                skipped["blank_line"] += 1
-                continue
-            row = fast_row(line)
+            row = fast_row(line)  # JSON allows the trailing newline; only the slow path strips it
             if row is None:
+                line = line.rstrip(b"\r\n")
+                if not line.strip():
+                    skipped["blank_line"] += 1
+                    continue
                 parsed = parse_event(line)
                 if not isinstance(parsed, Event):
                     skipped[parsed.reason] += 1
