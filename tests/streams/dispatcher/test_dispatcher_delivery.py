@@ -144,28 +144,32 @@ def test_an_always_failing_receiver_dead_letters_after_the_retries_and_the_dispa
     assert dlq_metric == len(bad)
 
 
-def test_expired_duplicate_invalid_unknown_channel_and_rejected_commands(settings):
+def test_expired_duplicate_invalid_unknown_channel_rejected_and_unsafe_commands(settings):
     ensure_topics(settings)
     expired = command(1, "hook", expires_in_s=-10)
     twice = command(2, "hook")
     unknown = command(3, "fax")
     fine = command(4, "hook")
     refused = command(5, "strict")
-    produce(settings, [expired, twice, twice, unknown, fine, refused], extra=[(b"acct-x", b'{"not": "a command"}')])
+    metadata = command(6, "metadata")
+    produce(settings, [expired, twice, twice, unknown, fine, refused, metadata],
+            extra=[(b"acct-x", b'{"not": "a command"}')])
     with WebhookReceiver(secret=SECRET.encode()) as rx, WebhookReceiver(always_fail=True, fail_status=400) as rx_400, \
-            running(settings, {"hook": hook("hook", rx.url()), "strict": hook("strict", rx_400.url())}):
-        got = wait_receipts(settings, 6)
+            running(settings, {"hook": hook("hook", rx.url()), "strict": hook("strict", rx_400.url()),
+                               "metadata": hook("metadata", "http://169.254.169.254/latest/meta-data/")}):
+        got = wait_receipts(settings, 7)
     by_id = collections.defaultdict(list)
     for r in got:
         by_id[r.command_id].append(r.outcome)
     assert by_id[expired.command_id] == ["expired"]
     assert sorted(by_id[twice.command_id]) == ["delivered", "skipped_duplicate"]
     assert by_id[unknown.command_id] == ["failed"] and by_id[fine.command_id] == ["delivered"]
-    assert by_id[refused.command_id] == ["failed"]
+    assert by_id[refused.command_id] == ["failed"] and by_id[metadata.command_id] == ["failed"]
     assert sorted(a.idempotency_key for a in rx.arrivals) == sorted([twice.command_id, fine.command_id])
     assert len(rx_400.arrivals) == 1  # a 400 is final: no retry
     dlq = {r.headers["reason"].decode(): r for r in read_topic(settings, settings.topics.intervention_commands_dlq)}
-    assert set(dlq) == {"invalid_command", "unknown_channel", "rejected"}
+    assert set(dlq) == {"invalid_command", "unknown_channel", "rejected", "unsafe_target"}
+    assert b"169.254.169.254 is a link-local address" in dlq["unsafe_target"].headers["detail"]
     assert dlq["invalid_command"].value == b'{"not": "a command"}'
     assert b"'fax' is not configured" in dlq["unknown_channel"].headers["detail"]
 
