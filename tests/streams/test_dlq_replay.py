@@ -37,13 +37,19 @@ def _read(settings, topic: str) -> list:
 
     Unlike ``read_topic`` it stops on the consumer's position, because a topic written
     in transactions ends with a commit marker that is never delivered as a record.
+    The end offsets come from a read_uncommitted client: a read_committed one is told
+    the last *stable* offset, which lags while the broker is still writing the commit
+    markers of a transaction that has already returned.
     """
-    consumer = Consumer(settings.confluent_config(**{
-        "group.id": f"dlq-test-read-{time.monotonic_ns()}", "enable.auto.commit": False,
-        "isolation.level": "read_committed", "log_level": 3}))
+    conf = {"group.id": f"dlq-test-read-{time.monotonic_ns()}", "enable.auto.commit": False, "log_level": 3}
+    probe = Consumer(settings.confluent_config(**conf, **{"isolation.level": "read_uncommitted"}))
     try:
-        parts = consumer.list_topics(topic, timeout=30).topics[topic].partitions
-        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1] for p in parts}
+        parts = probe.list_topics(topic, timeout=30).topics[topic].partitions
+        ends = {p: probe.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1] for p in parts}
+    finally:
+        probe.close()
+    consumer = Consumer(settings.confluent_config(**conf, **{"isolation.level": "read_committed"}))
+    try:
         pending = {p for p, end in ends.items() if end > 0}
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in pending])
         out, deadline = [], time.monotonic() + 60
