@@ -167,6 +167,7 @@ def dispatcher_env(worker_env: dict[str, str], settings, **dispatcher: str) -> d
         "FOREWARN_DISPATCHER__OWNER_LEASE_S": "2",
         "FOREWARN_DISPATCHER__BACKOFF_INITIAL_S": "0.05",
         "FOREWARN_DISPATCHER__BACKOFF_MAX_S": "0.2",
+        "FOREWARN_DISPATCHER__DELIVERED_TTL_S": "600",  # the shared test Redis forgets these claims soon
     })
     env.update({f"FOREWARN_DISPATCHER__{k.upper()}": v for k, v in dispatcher.items()})
     return env

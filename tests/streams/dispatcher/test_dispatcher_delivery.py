@@ -38,7 +38,8 @@ def running(settings, specs: dict[str, ChannelSpec], **conf):
     """A dispatcher on a thread of this process (its own consumer group); stopped and closed on exit."""
     dconf = DispatcherSettings(group_id=f"dispatch-{uuid.uuid4().hex[:8]}", allow_private_networks=["127.0.0.1/32"],
                                channel_secrets={name: SECRET for name in specs}, session_timeout_ms=6000,
-                               owner_lease_s=2, backoff_initial_s=0.05, backoff_max_s=0.2, **conf)
+                               owner_lease_s=2, backoff_initial_s=0.05, backoff_max_s=0.2, delivered_ttl_s=600,
+                               **conf)
     s = settings.model_copy(update={"dispatcher": dconf})
     registry = CollectorRegistry()
     dispatcher = Dispatcher(s, build_channels(specs, s), specs, registry)
