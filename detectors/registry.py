@@ -27,6 +27,7 @@ from detectors.absence import Absence
 from detectors.base import Primitive
 from detectors.count import Count
 from detectors.habit_silence import HabitSilence
+from detectors.online.usage_drop import UsageDrop
 
 __all__ = ["PRIMITIVES", "TRIGGER_KINDS", "primitive_class"]
 
@@ -36,7 +37,7 @@ PRIMITIVES: Mapping[str, type[Primitive]] = MappingProxyType(
 
 
 #: Every kind the config accepts; non-rule kinds are added here next to the primitives.
-TRIGGER_KINDS: Mapping[str, type] = MappingProxyType(dict(PRIMITIVES))
+TRIGGER_KINDS: Mapping[str, type] = MappingProxyType({**PRIMITIVES, UsageDrop.kind: UsageDrop})
 
 
 def primitive_class(kind: str) -> type[Primitive]:

@@ -30,6 +30,7 @@ COMMAND_MODULES = [
     "forewarn.commands.backtest",
     "forewarn.commands.config",
     "forewarn.commands.report",
+    "forewarn.commands.evaluate",
 ]
 
 

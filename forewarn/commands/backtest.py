@@ -35,6 +35,7 @@ from rich.table import Table
 from detectors.config import ForewarnConfig, load_config
 from detectors.engine import Engine, Row
 from detectors.memory_store import MemoryStore
+from detectors.online.runner import UsageDropRunner
 from schemas.errors import ForewarnError
 from schemas.event import EVENT_TYPE_PATTERN, MAX_EVENT_BYTES, Event, parse_event
 from schemas.firing import Firing, firing_sort_key
@@ -190,6 +191,8 @@ def run_backtest(
     engine = Engine.from_config(config)
     store = MemoryStore()
     report = BacktestReport(until_us=until_us)
+    # usage_drop triggers are one model per partition, run beside the engine (detectors/online/runner.py)
+    drops = UsageDropRunner.from_config(config)
     skipped = report.skipped
     task = progress.add_task("backtest", total=events_path.stat().st_size) if progress is not None else None
     started = time.perf_counter()
@@ -214,6 +217,8 @@ def run_backtest(
                 continue
             append(row)
         report.lines += len(lines)
+        if drops is not None:
+            report.firings += drops.process_lines(lines, until_us)
         if rows:
             result = engine.process_rows(_PARTITION, rows, store)
             report.firings += result.firings
@@ -228,6 +233,8 @@ def run_backtest(
     end = until_us if until_us is not None else max_ts
     if end is not None:
         report.firings += engine.advance_to(_PARTITION, end, store).firings
+        if drops is not None:
+            report.firings += drops.advance_to(end)
         # advancing to `end` decides everything at or before it; an absence deadline 1 µs later is decided
         # too (nothing before it can still come) but lies after the requested end
         report.firings = [f for f in report.firings if f.fired_at <= end]

@@ -105,7 +105,7 @@ def test_the_cli_exits_1_with_one_line_on_a_bad_config(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
         f"error: {BAD_CONFIG}:10:11: triggers.stalled.kind: unknown trigger kind 'absense'; did you mean "
-        "'absence'? (known kinds: absence, count, habit_silence)"]
+        "'absence'? (known kinds: absence, count, habit_silence, usage_drop)"]
 
 
 # -- the parser fast path ---------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Evaluation of detectors against the simulator's ground truth (``forewarn evaluate``)."""
