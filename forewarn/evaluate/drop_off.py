@@ -1,9 +1,8 @@
 """Run the drop-off model over a simulation's events, partition by partition, and score it against the truth.
 
 The events are read once, in file order (the order a consumer would see
-them), and routed to partitions the way the producers key them: the account
-id is the Kafka key and librdkafka's default partitioner for keyed messages
-is CRC-32 of the key modulo the partition count. Each partition has its own
+them), and routed to partitions the way the producers key them
+(:func:`detectors.online.runner.partition_of`). Each partition has its own
 detector per variant — one model per partition, as live — fed in chunks.
 At the end every watermark moves to the largest ``occurred_at`` of the file,
 as ``forewarn backtest`` does by default, so every day up to it is scored.
@@ -11,22 +10,18 @@ as ``forewarn backtest`` does by default, so every day up to it is scored.
 The rolling-mean baseline (:mod:`forewarn.evaluate.rolling_mean`) reads the
 account-days of the first variant through its ``on_day`` hook: the same data,
 the same run.
-
->>> import zlib
->>> partition_of("acct-00001", 4) == zlib.crc32(b"acct-00001") % 4
-True
 """
 
 from __future__ import annotations
 
 import pickle
 import time
-import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from detectors.online.detector import DropOffDetector
+from detectors.online.runner import partition_of
 from detectors.online.usage_drop import UsageDrop
 from forewarn.evaluate.errors import EvaluationError
 from forewarn.evaluate.rolling_mean import RollingMeanRule
@@ -35,15 +30,10 @@ from forewarn.evaluate.truth import AccountTruth
 from schemas.event import Event, parse_event
 from schemas.firing import Firing, firing_sort_key
 
-__all__ = ["partition_of", "VariantResult", "DropOffEvaluation", "evaluate_drop_off", "CHUNK_EVENTS"]
+__all__ = ["VariantResult", "DropOffEvaluation", "evaluate_drop_off", "CHUNK_EVENTS"]
 
 #: Events handed to a partition's detectors at a time (a fetched chunk, live).
 CHUNK_EVENTS = 2000
-
-
-def partition_of(account_id: str, partitions: int) -> int:
-    """The partition a keyed message lands on with librdkafka's default partitioner."""
-    return zlib.crc32(account_id.encode("utf-8", "surrogatepass")) % partitions
 
 
 def _percentile(values: Sequence[int], q: float) -> int:
