@@ -346,6 +346,28 @@ def test_dashboard_panels_have_unique_ids_and_a_datasource():
             assert p["datasource"]["uid"] == "${datasource}" and p["targets"], p["title"]
 
 
+#: What Grafana puts in place of the variables the dashboard uses, for promtool's parser.
+_GRAFANA_DEFAULTS = {"$__rate_interval": "1m", "$__interval": "1m", "$__range": "1h", "$instance": ".*"}
+
+
+def test_dashboard_queries_are_valid_promql(promtool, tmp_path):
+    # promtool parses the expressions of recording rules: the dashboard's queries, variables
+    # replaced as Grafana would, become one rule each.
+    rules = []
+    queries = dashboard_expressions()
+    for n, expr in enumerate(queries.values()):
+        for var, value in _GRAFANA_DEFAULTS.items():
+            expr = expr.replace(var, value)
+        assert "$" not in expr, f"unknown Grafana variable in {expr!r}"
+        rules.append({"record": f"dashboard:query_{n}", "expr": expr})
+    path = tmp_path / "dashboard.rules.yml"
+    path.write_text(json.dumps({"groups": [{"name": "dashboard", "rules": rules}]}))
+    result = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
+    names = "\n".join(f"query_{n} is {where}" for n, where in enumerate(queries))
+    assert result.returncode == 0, result.stdout + result.stderr + names
+    assert f"SUCCESS: {len(rules)} rules found" in result.stdout
+
+
 # -- the live scrape ---------------------------------------------------------------------------
 
 
