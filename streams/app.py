@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 
 from streams.agents.detect import DetectRuntime
 from streams.agents.detect_metrics import DetectMetrics
+from streams.agents.policy import PolicyRuntime
 from streams.batching.agent import batch_agent
 from streams.batching.app import batch_app
 from streams.health import install_worker_health
@@ -30,20 +31,57 @@ __all__ = ["create_app", "app"]
 log = logging.getLogger("forewarn.app")
 
 
-def _detect_runtime(settings: Settings, registry: CollectorRegistry) -> DetectRuntime:
-    import redis
+class Runtimes:
+    """The detect and policy runtimes of one worker, built on first use inside the running worker
+    (reading the config and opening clients are not import-time work)."""
 
-    from detectors.config import load_config
-    from detectors.engine import Engine
-    from streams.stores.detector_redis import RedisDetectorStore
+    def __init__(self, settings: Settings, registry: CollectorRegistry):
+        self.settings = settings
+        self.registry = registry
+        self._detect: DetectRuntime | None = None
+        self._policy: PolicyRuntime | None = None
+        self._config = None
+        self._client = None
 
-    config = load_config(settings.config_path)
-    lateness_us = int(settings.allowed_lateness_s * 1_000_000)
-    engine = Engine.from_config(config, allowed_lateness_us=lateness_us)
-    client = redis.Redis.from_url(settings.redis_url.get_secret_value(), **settings.redis_kwargs())
-    store = RedisDetectorStore(client, engine.codec, namespace=f"det:{settings.topics.usage_events}")
-    metrics = DetectMetrics(registry, [r.name for r in engine.rules])
-    return DetectRuntime(settings, engine, store, metrics)
+    def _shared(self):
+        if self._config is None:
+            import redis
+
+            from streams.config import load_config
+
+            self._config = load_config(self.settings.config_path)
+            self._client = redis.Redis.from_url(self.settings.redis_url.get_secret_value(),
+                                                **self.settings.redis_kwargs())
+        return self._config, self._client
+
+    @property
+    def detect(self) -> DetectRuntime:
+        if self._detect is None:
+            from detectors.engine import Engine
+            from streams.stores.detector_redis import RedisDetectorStore
+
+            config, client = self._shared()
+            s = self.settings
+            engine = Engine.from_config(config, allowed_lateness_us=int(s.allowed_lateness_s * 1_000_000))
+            store = RedisDetectorStore(client, engine.codec, namespace=f"det:{s.topics.usage_events}")
+            metrics = DetectMetrics(self.registry, [r.name for r in engine.rules])
+            self._detect = DetectRuntime(s, engine, store, metrics)
+        return self._detect
+
+    @property
+    def policy(self) -> PolicyRuntime:
+        if self._policy is None:
+            from interventions.policy import PolicyEngine
+            from streams.dispatcher.metrics import DecisionMetrics
+            from streams.stores.policy_redis import RedisPolicyStore
+
+            config, client = self._shared()
+            s = self.settings
+            store = RedisPolicyStore(client, f"pol:{s.topics.trigger_firings}",
+                                     ttl_ms=config.engine.state_ttl_us // 1000)
+            engine = PolicyEngine.from_config(config, store)
+            self._policy = PolicyRuntime(s, engine, store, DecisionMetrics(self.registry))
+        return self._policy
 
 
 def create_app(settings: Settings, registry: CollectorRegistry | None = None) -> faust.App:
@@ -53,33 +91,36 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     app.forewarn_settings = settings
     app.forewarn_registry = registry
     source = settings.topics.usage_events
-    executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="forewarn-detect")
-    holder: dict[str, DetectRuntime] = {}
-
-    def runtime() -> DetectRuntime:
-        # Built on first use, inside the running worker: reading the config and
-        # opening clients are not import-time work.
-        if "detect" not in holder:
-            holder["detect"] = _detect_runtime(settings, registry)
-        return holder["detect"]
+    firings = settings.topics.trigger_firings
+    executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="forewarn-worker")
+    runtimes = Runtimes(settings, registry)
 
     async def detect(partition, records) -> None:
-        await asyncio.get_running_loop().run_in_executor(executor, runtime().handle_chunk,
+        await asyncio.get_running_loop().run_in_executor(executor, runtimes.detect.handle_chunk,
+                                                         partition.partition, records)
+
+    async def decide(partition, records) -> None:
+        await asyncio.get_running_loop().run_in_executor(executor, runtimes.policy.handle_chunk,
                                                          partition.partition, records)
 
     batch_agent(app, source, name="forewarn.detect")(detect)
+    batch_agent(app, firings, name="forewarn.policy")(decide)
 
     @app.on_partitions_assigned.connect
     async def _assigned(app, assigned, **kwargs) -> None:  # noqa: ARG001 - Faust signal signature
         for tp in assigned:
             if tp.topic == source:
-                runtime().assigned(tp.partition)
+                runtimes.detect.assigned(tp.partition)
+            elif tp.topic == firings:
+                runtimes.policy.assigned(tp.partition)
 
     @app.on_partitions_revoked.connect
     async def _revoked(app, revoked, **kwargs) -> None:  # noqa: ARG001 - Faust signal signature
         for tp in revoked:
             if tp.topic == source:
-                runtime().revoked(tp.partition)
+                runtimes.detect.revoked(tp.partition)
+            elif tp.topic == firings:
+                runtimes.policy.revoked(tp.partition)
 
     if settings.idle_advance:
         @app.timer(max(0.5, min(5.0, settings.idle_advance_after_s / 4)), name="forewarn.detect.idle_advance")
@@ -87,7 +128,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
             loop = asyncio.get_running_loop()
             for tp in list(app.consumer.assignment()):
                 if tp.topic == source:
-                    await loop.run_in_executor(executor, runtime().advance_idle, tp.partition)
+                    await loop.run_in_executor(executor, runtimes.detect.advance_idle, tp.partition)
 
     install_worker_health(app, settings)
 

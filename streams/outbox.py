@@ -15,11 +15,18 @@ True
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 import orjson
 
-__all__ = ["OutboxRecord"]
+from streams.errors import KafkaUnavailable
+
+__all__ = ["OutboxRecord", "OutboxPublisher", "WATERMARK_HEADER"]
+
+#: Header of a watermark marker on the firings topic: the detector's event-time progress of a partition.
+WATERMARK_HEADER = "forewarn-watermark"
 
 
 def _b64(data: bytes) -> str:
@@ -34,6 +41,8 @@ class OutboxRecord:
     key: bytes | None
     value: bytes
     headers: tuple[tuple[str, bytes], ...] = ()
+    #: An explicit partition (watermark markers); None: the key decides.
+    partition: int | None = None
 
     def encode(self) -> bytes:
         return orjson.dumps({
@@ -41,6 +50,7 @@ class OutboxRecord:
             "k": None if self.key is None else _b64(self.key),
             "v": _b64(self.value),
             "h": [[n, _b64(v)] for n, v in self.headers],
+            "p": self.partition,
         })
 
     @classmethod
@@ -52,4 +62,45 @@ class OutboxRecord:
             None if key is None else base64.b64decode(key),
             base64.b64decode(obj["v"]),
             tuple((n, base64.b64decode(v)) for n, v in obj["h"]),
+            obj.get("p"),
         )
+
+
+class OutboxStore(Protocol):
+    def outbox(self, partition: int) -> list[OutboxRecord]: ...
+
+    def confirm_published(self, partition: int, count: int) -> None: ...
+
+
+class OutboxPublisher:
+    """Publishes a partition's outbox with an idempotent producer and trims it once Kafka acknowledged."""
+
+    def __init__(self, producer, topics: Mapping[str, str],
+                 on_published: Callable[[OutboxRecord], None] | None = None):
+        self.producer = producer
+        self.topics = dict(topics)
+        self.on_published = on_published
+
+    def publish(self, store: OutboxStore, partition: int) -> int:
+        entries = store.outbox(partition)
+        if not entries:
+            return 0
+        failures: list[str] = []
+
+        def delivered(err, _msg) -> None:
+            if err is not None:
+                failures.append(err.str())
+
+        for rec in entries:
+            kwargs = {"partition": rec.partition} if rec.partition is not None else {}
+            self.producer.produce(self.topics[rec.role], rec.value, rec.key, headers=list(rec.headers),
+                                  on_delivery=delivered, **kwargs)
+        remaining = self.producer.flush(60)
+        if remaining or failures:
+            raise KafkaUnavailable(f"publishing the outbox of partition {partition} failed "
+                                   f"({remaining} unacknowledged; {failures[:1]}); it stays in Redis for a retry")
+        store.confirm_published(partition, len(entries))
+        if self.on_published is not None:
+            for rec in entries:
+                self.on_published(rec)
+        return len(entries)

@@ -32,7 +32,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
-from detectors.config import ForewarnConfig, load_config
+from detectors.config import ForewarnConfig
+from streams.config import load_config
 from detectors.engine import Engine, Row
 from detectors.memory_store import MemoryStore
 from detectors.online.runner import UsageDropRunner

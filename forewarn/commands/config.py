@@ -1,6 +1,6 @@
 """``forewarn check-config [PATH]``: exactly the start-up checks, and what the file defines.
 
-It calls the same :func:`detectors.config.load_config` every process calls at
+It calls the same :func:`streams.config.load_config` every process calls at
 start-up, so a file that passes here cannot fail there. On a mistake it
 prints one ``file:line:column: ...`` line and exits 1 (the CLI's handling of
 :class:`schemas.errors.ForewarnError`).
@@ -15,7 +15,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from detectors.config import ForewarnConfig, load_config
+from detectors.config import ForewarnConfig
+from streams.config import load_config
 from schemas.config_yaml import format_duration
 
 __all__ = ["register", "config_tables"]

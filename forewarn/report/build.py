@@ -13,9 +13,9 @@ from pathlib import Path
 
 import orjson
 
-from detectors.config import ForewarnConfig, load_config
-from interventions.config import POLICY_SECTION
-from interventions.measurement.costs import COSTS_SECTION
+from detectors.config import ForewarnConfig
+from streams.config import SECTIONS as CONFIG_SECTIONS
+from streams.config import load_config as _load_all
 from interventions.measurement.decisions import DecisionRecord, decision_from_json, read_decisions
 from interventions.measurement.errors import HistoryError
 from interventions.measurement.history import EventFileStats, parse_events, read_events
@@ -26,12 +26,11 @@ from schemas.event import Event
 __all__ = ["CONFIG_SECTIONS", "load_report_config", "report_from_files", "report_from_topics", "report_for_config"]
 
 #: The sections beyond ``detectors.config``'s own that a full Forewarn config may hold.
-CONFIG_SECTIONS = (POLICY_SECTION, COSTS_SECTION)
 
 
 def load_report_config(path: str | Path) -> ForewarnConfig:
     """The config with every section the report reads (``costs:`` included)."""
-    return load_config(path, extra_sections=CONFIG_SECTIONS)
+    return _load_all(path)
 
 
 def report_for_config(config: ForewarnConfig, decisions: Iterable[DecisionRecord], events: Iterable[Event],

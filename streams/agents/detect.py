@@ -33,14 +33,24 @@ from schemas.event import Event, EventError, parse_event
 from schemas.timefmt import US_PER_SECOND
 from streams.agents.detect_metrics import DetectMetrics
 from streams.agents.ingest import dlq_headers
-from streams.errors import KafkaUnavailable
-from streams.outbox import OutboxRecord
+from streams.outbox import WATERMARK_HEADER, OutboxPublisher, OutboxRecord
 from streams.settings import Settings
 from streams.stores.detector_redis import RedisDetectorStore, firing_record
 
-__all__ = ["DetectRuntime"]
+__all__ = ["DetectRuntime", "watermark_marker"]
 
 log = logging.getLogger("forewarn.detect")
+
+
+def watermark_marker(partition: int, watermark: int) -> OutboxRecord:
+    """A record on the firings topic's same-numbered partition carrying this partition's watermark.
+
+    Every firing at or before the watermark was published before the marker, so a
+    consumer (the policy) can decide what it holds up to it without waiting for
+    more firings. Partition counts of usage-events and trigger-firings are equal.
+    """
+    return OutboxRecord("firings", None, orjson.dumps({"watermark": watermark}),
+                        ((WATERMARK_HEADER, b"1"),), partition)
 
 
 class _Staged(Store):
@@ -84,6 +94,7 @@ class DetectRuntime:
             "enable.idempotence": True, "acks": "all", "linger.ms": 5, "compression.type": "lz4",
             "log_level": 3,
         }))
+        self.publisher = OutboxPublisher(self.producer, self.topics, self._on_published)
         self._locks: dict[int, threading.Lock] = {}
         self._outbox_checked: set[int] = set()
         #: partition -> (wall-clock seconds, watermark µs) when it last saw an event or was assigned
@@ -138,6 +149,7 @@ class DetectRuntime:
                                                 "occurred_at is below the partition's watermark"))
                 ingest.invalid.labels(reason="late").inc()
             outbox += [firing_record(f) for f in result.firings]
+            outbox.append(watermark_marker(partition, result.watermark))
             self._apply(partition, staged.changes, outbox)
             ingest.consumed.inc(fresh)
             ingest.valid.inc(result.accepted)
@@ -171,7 +183,8 @@ class DetectRuntime:
             target = watermark + int((now - wall) * US_PER_SECOND)
             staged = _Staged(self.store, self.metrics)
             result = self.engine.advance_to(partition, target - 1, staged)
-            self._apply(partition, staged.changes, [firing_record(f) for f in result.firings])
+            self._apply(partition, staged.changes,
+                        [firing_record(f) for f in result.firings] + [watermark_marker(partition, result.watermark)])
             self._publish_outbox(partition)
             self.metrics.watermark_delay.labels(partition=str(partition)).set(now - result.watermark / US_PER_SECOND)
             return result
@@ -199,26 +212,11 @@ class DetectRuntime:
             self._outbox_checked.add(partition)
 
     def _publish_outbox(self, partition: int) -> None:
-        entries = self.store.outbox(partition)
-        if not entries:
-            return
-        failures: list[str] = []
+        self.publisher.publish(self.store, partition)
 
-        def delivered(err, _msg) -> None:
-            if err is not None:
-                failures.append(err.str())
-
-        for rec in entries:
-            self.producer.produce(self.topics[rec.role], rec.value, rec.key, headers=list(rec.headers),
-                                  on_delivery=delivered)
-        remaining = self.producer.flush(60)
-        if remaining or failures:
-            raise KafkaUnavailable(f"publishing the outbox of partition {partition} failed "
-                                   f"({remaining} unacknowledged; {failures[:1]}); it stays in Redis for a retry")
-        self.store.confirm_published(partition, len(entries))
-        for rec in entries:
-            self.metrics.outbox_published.labels(role=rec.role).inc()
-            if rec.role == "firings":
-                self.metrics.firings.labels(trigger=orjson.loads(rec.value)["trigger"]).inc()
-            else:
-                self.metrics.ingest.dead_lettered.labels(topic=self.topics["dlq"]).inc()
+    def _on_published(self, rec: OutboxRecord) -> None:
+        self.metrics.outbox_published.labels(role=rec.role).inc()
+        if rec.role == "dlq":
+            self.metrics.ingest.dead_lettered.labels(topic=self.topics["dlq"]).inc()
+        elif rec.partition is None:
+            self.metrics.firings.labels(trigger=orjson.loads(rec.value)["trigger"]).inc()
