@@ -86,6 +86,26 @@ def _summary_tables(truth: Truth, seconds: float) -> list[Table]:
 KAFKA_TARGET = 100_000
 
 
+def _configured_broker():
+    """Settings of a reachable broker (environment or a running dev stack), else None."""
+    from forewarn.commands.common import load_settings
+    from forewarn.devinfra.kafka import wait_for_kafka
+
+    settings = load_settings()
+    if not (os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or os.environ.get("FOREWARN_KAFKA_BOOTSTRAP_SERVERS")):
+        from forewarn.devinfra import DevInfraError, DevStack
+
+        try:
+            DevStack().endpoints()
+        except DevInfraError:
+            return None
+    try:
+        wait_for_kafka(settings.kafka_bootstrap_servers, timeout=5, client_config=settings.confluent_config())
+    except Exception:  # unreachable: measured as 'not measured', with the reason in the row
+        return None
+    return settings
+
+
 def _simulate_to_kafka(config: SimulationConfig, out: Path, commands: Path | None, rate: float,
                        on_day: Callable[[DayBatch], None]) -> Truth:
     """Like ``simulate_to_dir``, with every day's records also produced to Kafka."""
@@ -189,12 +209,14 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         table.add_row("ground truth (reference triggers + files)", f"{total - generated:.2f} s")
         table.add_row("end to end, wall", f"{lines / total:,.0f} lines/s")
         table.add_row(f"target ≥ {GENERATION_TARGET:,} lines/s (wall)", "met" if rate >= GENERATION_TARGET else "not met")
-        if to_kafka:
-            from forewarn.commands.common import load_settings
+        broker = _configured_broker() if to_kafka else None
+        if to_kafka and broker is None:
+            table.add_row("to Kafka", "not measured: no broker (set KAFKA_BOOTSTRAP_SERVERS or run 'forewarn dev up')")
+        if broker is not None:
             from forewarn.simulate.kafka_sink import KafkaSink
             from streams.topics import admin_client, ensure_topics
 
-            settings = load_settings()
+            settings = broker
             topic = f"bench-simulate-{os.getpid()}-{int(time.time())}"
             ensure_topics(settings, names=[topic])
             sim = Simulation(config)

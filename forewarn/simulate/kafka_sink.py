@@ -1,7 +1,10 @@
 """A simulator sink that produces each day's records to Kafka (and optionally a file too).
 
->>> KafkaSink.__call__.__doc__.split(".")[0]
-'Produce one day of (key, value) records'
+>>> days = []
+>>> tee = Tee(days.append, days.append)
+>>> tee(iter([(b"acct-1", b"{}")]))
+>>> days
+[[(b'acct-1', b'{}')], [(b'acct-1', b'{}')]]
 """
 
 from __future__ import annotations
