@@ -169,20 +169,29 @@ class DropOffDetector:
         counts = self.counts
         lateness = self.allowed_lateness_us
         applied = self.applied_offset
+        count = self._count
+        watermark, max_ts = self.watermark, self.max_ts
+        accepted = late = replayed = 0
         for i, ev in enumerate(events):
             if offsets is not None and offsets[i] <= applied:
-                counts.replayed += 1
+                replayed += 1
                 continue
             ts = ev.ts
-            if ts < self.watermark:
-                counts.late += 1
+            if ts < watermark:
+                late += 1
                 continue
-            counts.accepted += 1
-            if ts > self.max_ts:
-                self.max_ts = ts
-                if ts - lateness > self.watermark:
-                    self._move_watermark(ts - lateness, out)
-            self._count(ev)
+            accepted += 1
+            if ts > max_ts:
+                max_ts = ts
+                if ts - lateness > watermark:
+                    watermark = ts - lateness
+                    if self.closed_through is None or watermark >= (self.closed_through + 2) * US_PER_DAY:
+                        self._move_watermark(watermark, out)  # a day ends: score every account
+            count(ev)
+        self.watermark, self.max_ts = max(self.watermark, watermark), max_ts
+        counts.accepted += accepted
+        counts.late += late
+        counts.replayed += replayed
         if last_offset is not None:
             self.applied_offset = max(self.applied_offset, last_offset)
         elif offsets:

@@ -49,16 +49,16 @@ class Horizons:
     short_days: float = 7.0
     long_days: float = 56.0
     counts_days: float = 30.0
+    #: Daily decay factors (short, long, counts), derived once.
+    decays: tuple[float, float, float] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not 0 < self.short_days < self.long_days:
             raise ValueError(f"half-lives must satisfy 0 < short ({self.short_days}) < long ({self.long_days})")
         if self.counts_days <= 0:
             raise ValueError(f"counts half-life must be > 0, got {self.counts_days}")
-
-    @property
-    def decays(self) -> tuple[float, float, float]:
-        return (2.0 ** (-1.0 / self.short_days), 2.0 ** (-1.0 / self.long_days), 2.0 ** (-1.0 / self.counts_days))
+        object.__setattr__(self, "decays", (2.0 ** (-1.0 / self.short_days), 2.0 ** (-1.0 / self.long_days),
+                                            2.0 ** (-1.0 / self.counts_days)))
 
 
 def _weight(decay: float, n: int) -> float:

@@ -33,7 +33,7 @@ TARGETS = {"precision": 0.8, "recall": 0.8, "median_lead_days": 14.0}
 
 def usage_drop_from_config(path: Path, trigger: str | None) -> tuple[UsageDrop, int]:
     """The ``usage_drop`` trigger of a config file (the named one, or the only one) and its allowed lateness."""
-    from detectors.config import load_config
+    from streams.config import load_config
 
     cfg = load_config(path)
     found = {name: t.rule for name, t in cfg.triggers.items() if isinstance(t.rule, UsageDrop)}
@@ -100,7 +100,7 @@ def _targets_table(primary: VariantResult, baseline: VariantResult | None) -> Ta
 
 
 def _cost_table(ev: DropOffEvaluation) -> Table:
-    table = Table(title="cost (this machine, one process)")
+    table = Table(title="cost (CPU time of this process, this machine)")
     for col in ("detector", "µs / event", "µs / account-day", "account-days scored", "state bytes / account "
                 "mean · p95 · max", "model bytes / partition", "learned threshold per partition"):
         table.add_column(col, justify="left" if col == "detector" else "right")

@@ -7,7 +7,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from detectors.config import load_config
+from streams.config import load_config
 from detectors.online.runner import UsageDropRunner, partition_of
 from detectors.online.usage_drop import UsageDrop
 from forewarn.commands.backtest import run_backtest
@@ -59,7 +59,7 @@ def test_backtest_fires_usage_drop_exactly_as_a_direct_replay_does(events_file):
         _keys(sorted([f for f in fired if f.fired_at <= report.until_us], key=lambda f: (f.fired_at, f.account_id)))
 
     # and the rule triggers fire exactly as they do without a usage_drop trigger
-    plain = load_config(DATA.parent.parent.parent.parent / "deploy" / "config" / "forewarn.yaml")
+    plain = load_config(DATA / "forewarn_rules_only.yaml")
     rules_only = run_backtest(path, plain)
     assert _keys([f for f in report.firings if f.trigger != "usage_dropping"]) == _keys(rules_only.firings)
 
