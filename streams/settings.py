@@ -101,6 +101,10 @@ class Settings(BaseSettings):
     consumer_max_fetch_size: int = Field(default=16 * 1024 * 1024, ge=64 * 1024)
     max_poll_records: int = Field(default=20_000, ge=1)
     max_inflight_bytes: int = Field(default=64 * 1024 * 1024, ge=1024 * 1024)
+    model_checkpoint_key: SecretStr | None = Field(
+        default=None, min_length=16,
+        description="HMAC key signing the usage_drop models' checkpoints (detectors.online.checkpoint); "
+                    "unset: no checkpoints are written or read, models start cold.")
     dispatcher: DispatcherSettings = DispatcherSettings()
 
     # -- client configuration -------------------------------------------------
