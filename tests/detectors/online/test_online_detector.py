@@ -116,3 +116,21 @@ def test_a_canceled_account_is_not_scored_any_more():
     assert after and all(s is None for s in after)
     assert not [f for f in fired if f.account_id == gone and f.fired_at > cut]
     assert gone not in det.accounts or det.accounts[gone].canceled
+
+
+def test_nothing_fires_during_the_threshold_warm_up_and_a_drop_from_then_fires_once_it_is_trusted():
+    events = population(8, accounts=40, days=90, silent={"acct-009": 30})
+    trusted_from = []
+
+    def watch(aid, day, x, score, fired):
+        if det.threshold.value is not None and not trusted_from:
+            trusted_from.append(day)
+
+    # ~40 accounts: 1,000 scores are reached some 25 days after the 21-day account warm-up
+    det = small_detector(min_scores=1000, on_day=watch, scorer="drop_z")
+    fired = det.process(events) + det.advance_to((T0_DAY + 90) * DAY)
+    assert trusted_from and trusted_from[0] > T0_DAY + 40
+    assert all(f.fired_at > trusted_from[0] * DAY for f in fired), "a firing during the warm-up"
+    mine = [f for f in fired if f.account_id == "acct-009"]
+    assert len(mine) == 1 and mine[0].fired_at <= (trusted_from[0] + 2) * DAY
+    assert det.counts.suppressed >= 1
