@@ -326,14 +326,21 @@ def test_the_rules_and_the_dashboard_have_queries_to_check():
             "forewarn_detect_chunk_seconds_bucket"} <= names
 
 
-def test_dashboard_panels_have_unique_ids_and_a_datasource():
+def test_dashboard_panels_have_unique_ids_a_datasource_and_do_not_overlap():
     board = json.loads(DASHBOARD.read_text())
     ids = [p["id"] for p in board["panels"]]
     assert len(ids) == len(set(ids))
     assert board["uid"] and board["title"]
+    cells: dict[tuple[int, int], str] = {}
     for p in board["panels"]:
         if p["type"] != "row":
             assert p["datasource"]["uid"] == "${datasource}" and p["targets"], p["title"]
+        g = p["gridPos"]
+        assert 0 <= g["x"] and g["x"] + g["w"] <= 24, p["title"]
+        for x in range(g["x"], g["x"] + g["w"]):
+            for y in range(g["y"], g["y"] + g["h"]):
+                assert (x, y) not in cells, f"{p['title']!r} overlaps {cells[(x, y)]!r}"
+                cells[(x, y)] = p["title"]
 
 
 #: What Grafana puts in place of the variables the dashboard uses, for promtool's parser.
