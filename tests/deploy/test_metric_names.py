@@ -343,6 +343,14 @@ def test_dashboard_panels_have_unique_ids_a_datasource_and_do_not_overlap():
                 cells[(x, y)] = p["title"]
 
 
+@pytest.fixture(scope="module")
+def promtool() -> str:
+    path = shutil.which("promtool")
+    if path is None:
+        pytest.fail("promtool is not installed: run deploy/setup.sh (Debian package 'prometheus')")
+    return path
+
+
 #: What Grafana puts in place of the variables the dashboard uses, for promtool's parser.
 _GRAFANA_DEFAULTS = {"$__rate_interval": "1m", "$__interval": "1m", "$__range": "1h", "$instance": ".*"}
 
@@ -366,14 +374,6 @@ def test_dashboard_queries_are_valid_promql(promtool, tmp_path):
 
 
 # -- the live scrape ---------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        pytest.fail("promtool is not installed: run deploy/setup.sh (Debian package 'prometheus')")
-    return path
 
 
 def _event(i: int, account: str, kind: str, at_us: int) -> bytes:
