@@ -75,9 +75,11 @@ def _emit(obj: dict[str, Any]) -> None:
 async def _raw_worker(args: argparse.Namespace) -> None:
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
+    from streams.batching.count_worker import wait_for_start_signal
     from streams.settings import Settings
 
     settings = Settings()
+    wait_for_start_signal(args.start_when)
     mine = [p for p in range(args.partitions) if p % args.count == args.index]
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False,
@@ -112,6 +114,7 @@ async def _raw_worker(args: argparse.Namespace) -> None:
 def _faust_worker(args: argparse.Namespace) -> None:
     import faust
 
+    from streams.batching.count_worker import wait_for_start_signal
     from streams.settings import Settings
 
     settings = Settings()
@@ -142,6 +145,7 @@ def _faust_worker(args: argparse.Namespace) -> None:
     async def report() -> None:
         _emit({"event": "progress", "t": time.time(), "pid": os.getpid(), **progress})
 
+    wait_for_start_signal(args.start_when)
     faust.Worker(app, loglevel="warning", quiet=True, redirect_stdouts=False).execute_from_commandline()
 
 
@@ -179,6 +183,9 @@ def count(value, state):
 
 sdf = app.dataframe(topic)
 sdf = sdf.update(count, stateful=True)
+emit({"event": "ready", "t": time.time(), "pid": os.getpid()})
+while not os.path.exists(cfg["start_when"]):
+    time.sleep(0.01)
 threading.Thread(target=report, daemon=True).start()
 app.run()
 '''
@@ -192,6 +199,7 @@ def _worker_main(argv: list[str]) -> None:
     p.add_argument("--partitions", type=int, required=True)
     p.add_argument("--index", type=int, default=0)
     p.add_argument("--count", type=int, default=1)
+    p.add_argument("--start-when", required=True, metavar="PATH")
     args = p.parse_args(argv)
     if args.role == "raw":
         asyncio.run(_raw_worker(args))
@@ -260,14 +268,28 @@ def steady_rate(workers_lines: list[list[dict[str, Any]]], ends: dict[int, int],
     ...       {"event": "progress", "t": 1.0, "offsets": {"0": 99}, "first_t": 0.5},
     ...       {"event": "progress", "t": 2.0, "offsets": {"0": 299}, "first_t": 0.5}]]
     >>> steady_rate(w, {0: 300}, window=10)
-    (150.0, 2.0, 1.5, '')
+    (200.0, 1.5, 1.5, '')
     """
     timeline: list[tuple[float, int, int]] = []
+    for lines in workers_lines:
+        for ln in lines:
+            if ln.get("event") == "progress":
+                timeline.extend((ln["t"], int(p), o) for p, o in ln["offsets"].items())
+    timeline.sort()
+    done_t = None
+    best: dict[int, int] = {}
+    for ts, p, o in timeline:
+        best[p] = max(o, best.get(p, -1))
+        if all(best.get(q, -1) >= ends[q] - 1 for q in ends if ends[q] > 0):
+            done_t = ts
+            break
+    # rebalances after the data ran out (the harness stopping workers) are not part of the run
+    horizon = done_t if done_t is not None else float("inf")
     stable_at: list[float] = []
     firsts: list[float] = []
     finished_at: list[float] = []
     for lines in workers_lines:
-        assigned = [ln for ln in lines if ln.get("event") == "assigned"]
+        assigned = [ln for ln in lines if ln.get("event") == "assigned" and ln["t"] <= horizon]
         progress = [ln for ln in lines if ln.get("event") == "progress"]
         first = next((ln["first_t"] for ln in progress if ln.get("first_t")), None)
         if first is not None:
@@ -279,9 +301,6 @@ def steady_rate(workers_lines: list[list[dict[str, Any]]], ends: dict[int, int],
         mine = {int(p) for p in assigned[-1]["partitions"]} if assigned else None
         for ln in progress:
             offsets = {int(p): o for p, o in ln["offsets"].items()}
-            timeline.extend((ln["t"], p, o) for p, o in offsets.items())
-        for ln in progress:
-            offsets = {int(p): o for p, o in ln["offsets"].items()}
             owned = mine if mine is not None else set(offsets)
             if stable_at and ln["t"] >= stable_at[-1] and owned and all(
                     offsets.get(p, -1) >= ends[p] - 1 for p in owned if ends.get(p, 0) > 0):
@@ -289,8 +308,8 @@ def steady_rate(workers_lines: list[list[dict[str, Any]]], ends: dict[int, int],
                 break
     if len(stable_at) < len(workers_lines) or not timeline:
         return None, 0.0, None, "a worker never got partitions"
-    timeline.sort()
-    start = max(stable_at)
+    # steady: every worker has its final partitions and has started reading them
+    start = max(stable_at + firsts)
     end = min(min(finished_at) if finished_at else float("inf"), start + window, timeline[-1][0])
 
     def events_at(t: float) -> int:
@@ -302,13 +321,6 @@ def steady_rate(workers_lines: list[list[dict[str, Any]]], ends: dict[int, int],
                 best[p] = o
         return sum(o + 1 for o in best.values())
 
-    done_t = None
-    best: dict[int, int] = {}
-    for ts, p, o in timeline:
-        best[p] = max(o, best.get(p, -1))
-        if all(best.get(q, -1) >= ends[q] - 1 for q in ends if ends[q] > 0):
-            done_t = ts
-            break
     total = (done_t - min(firsts)) if (done_t is not None and firsts) else None
     if end - start < 0.5:
         # a worker finished before the group settled: fall back to the whole run
@@ -348,34 +360,44 @@ class Bench:
             raise typer.BadParameter(f"topic {self.topic} holds {sum(self.ends.values())} events, not {self.events}")
         return took
 
-    def _command(self, path: str, index: int, count: int, group: str) -> list[str]:
+    def _command(self, path: str, index: int, count: int, group: str, go: Path) -> list[str]:
         py = sys.executable
         if path in ("raw", "faust"):
             return [py, "-m", "forewarn.commands.bench_consumer", "--role", path, "--topic", self.topic,
                     "--group", group, "--partitions", str(self.partitions), "--index", str(index),
-                    "--count", str(count)]
+                    "--count", str(count), "--start-when", str(go)]
         if path in ("batch-noop", "batch-redis"):
             return [py, "-m", "streams.batching.count_worker", "--topic", self.topic, "--group", group,
                     "--namespace", self.namespace, "--mode", "redis" if path == "batch-redis" else "noop",
-                    "--progress-interval", str(PROGRESS_INTERVAL), "--ttl", "3600", "--loglevel", "warning"]
+                    "--progress-interval", str(PROGRESS_INTERVAL), "--ttl", "3600", "--loglevel", "info",
+                    "--start-when", str(go)]
         cfg = {"bootstrap": self.settings.kafka_bootstrap_servers, "group": group, "topic": self.topic,
-               "interval": PROGRESS_INTERVAL, "fetch_bytes": self.settings.consumer_max_fetch_size}
+               "interval": PROGRESS_INTERVAL, "fetch_bytes": self.settings.consumer_max_fetch_size,
+               "start_when": str(go)}
         return [str(self.quix_python), "-c", QUIX_WORKER, orjson.dumps(cfg).decode()]
 
     def run(self, path: str, count: int) -> RunResult:
         group = f"bench-{path}-{count}-{self.run_id}"
         if path == "batch-redis":
             self._clear_redis()
+        go = self.logs / f"go-{path}-{count}"
         workers = []
         for i in range(count):
             with open(self.logs / f"{path}-{count}w-{i}.log", "wb") as log:
-                proc = subprocess.Popen(self._command(path, i, count, group), stdout=subprocess.PIPE,
+                proc = subprocess.Popen(self._command(path, i, count, group, go), stdout=subprocess.PIPE,
                                         stderr=log, env=self.env)
             worker = WorkerProcess(proc)
             worker.start_reader()
             workers.append(worker)
-        deadline = time.monotonic() + 90 + self.window + self.events / 5_000
         note = ""
+        # every worker imports and connects first, then all join the group at once,
+        # so the rebalance that spreads the partitions happens before the work does
+        ready_by = time.monotonic() + 120
+        while time.monotonic() < ready_by and not all(
+                any(ln.get("event") == "ready" for ln in w.lines) or w.proc.poll() is not None for w in workers):
+            time.sleep(0.05)
+        go.touch()
+        deadline = time.monotonic() + 90 + self.window + self.events / 5_000
         try:
             while time.monotonic() < deadline:
                 time.sleep(0.2)
@@ -415,7 +437,8 @@ class Bench:
 
         self._clear_redis()
         try:
-            futures = admin_client(self.settings).delete_topics([self.topic], operation_timeout=30)
+            admin = admin_client(self.settings)  # held: a dropped client cancels its own requests
+            futures = admin.delete_topics([self.topic], operation_timeout=30)
             for f in futures.values():
                 f.result(30)
         except Exception as exc:  # a leftover topic is harmless; say so

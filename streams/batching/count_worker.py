@@ -35,7 +35,7 @@ from streams.batching.counts import AccountCountStore, count_accounts
 from streams.batching.runtime import batching_of
 from streams.settings import Settings
 
-__all__ = ["main", "build_app", "PoisonedAccount", "per_event_key"]
+__all__ = ["main", "build_app", "PoisonedAccount", "per_event_key", "wait_for_start_signal"]
 
 
 class PoisonedAccount(RuntimeError):
@@ -117,6 +117,12 @@ def build_app(args: argparse.Namespace, settings: Settings):
     return app
 
 
+def wait_for_start_signal(path: str) -> None:
+    _emit({"event": "ready", "t": time.time(), "pid": os.getpid()})
+    while not os.path.exists(path):
+        time.sleep(0.01)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m streams.batching.count_worker", description=__doc__.split("\n")[0])
     p.add_argument("--topic", required=True)
@@ -130,6 +136,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--ttl", type=int, default=86400, help="seconds until the Redis keys expire")
     p.add_argument("--progress-interval", type=float, default=0.25)
     p.add_argument("--loglevel", default="warning")
+    p.add_argument("--start-when", default=None, metavar="PATH",
+                   help="print a 'ready' line, then wait for PATH to exist before joining the group "
+                        "(lets a benchmark start several workers together)")
     return p.parse_args(argv)
 
 
@@ -138,6 +147,8 @@ def main(argv: list[str] | None = None) -> None:
 
     args = parse_args(argv)
     app = build_app(args, Settings())
+    if args.start_when:
+        wait_for_start_signal(args.start_when)
     worker = faust.Worker(app, loglevel=args.loglevel, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()
 
