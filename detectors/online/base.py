@@ -2,10 +2,12 @@
 
 Once a UTC day closes, the partition's :class:`~detectors.online.detector.DropOffDetector`
 hands every known account's day to the scorer as one feature mapping ``x``:
-the account's profile *before* the day is folded in (``active_long``,
-``sessions_short``, ``days_since_active``... see
+the account's profile with the day folded in (``active_long``,
+``active_short``, ``days_since_active``... see
 :data:`detectors.online.profile.FEATURE_NAMES`) plus the day's own counts
-(``day_active``, ``day_sessions``, ``day_tickets``...). The detector then
+(``day_active``, ``day_sessions``, ``day_tickets``...). The long-horizon
+baseline moves little in one day (half-life 56 days), so the day is judged
+against a baseline it barely shifted. The detector then
 
 1. calls ``score_one(x, memory)`` for every account of the day, in account
    order — pure: it changes nothing, so every decision of a day is taken
@@ -22,7 +24,7 @@ closes). A scorer may also keep partition-wide state in ``self`` (a River
 model); that is checkpointed with the partition.
 
 Constructor arguments are the configuration and are stored as given (River's
-convention). ``tests/detectors/online/test_scorer_contract.py`` checks every
+convention). ``tests/detectors/online/test_online_scorer_contract.py`` checks every
 registered scorer against this contract.
 """
 

@@ -17,10 +17,12 @@ Event time drives everything, as in the rule engine (DESIGN.md, "Time"):
   is scored with no new events at all.
 
 Closing a day runs in two passes over the accounts in account-id order:
-score everyone and decide (against the model and threshold as they stood
-when the day began), then learn and fold the day into the profiles. So the
-firings depend only on the partition's events — not on chunking, not on
-which worker owns the partition, not on arrival order within the lateness.
+fold the day into each profile, score everyone and decide (against the
+partition's model and threshold as they stood when the day began), then let
+the model and the threshold learn from the accounts not in a drop-off
+episode. So the firings depend only on the partition's events — not on
+chunking, not on which worker owns the partition, not on arrival order
+within the lateness.
 
 A firing's ``fired_at`` is the end of the day it judged (event time), so a
 replay gives the same firings, with the same ids, as living through it.
