@@ -18,6 +18,10 @@ trigger. The engine owns time; a primitive owns meaning:
 - ``next_due(state)`` is a lower bound on the smallest ``upto`` at which a
   fold could fire: the engine stores it as the account's wake-up time, so an
   account that receives no more events is still folded, and fires, on time.
+  A new pending event at ``t`` may lower it, but never below
+  ``min(next_due, t + 1)``, and never raises it: the engine only appends
+  events at or above the watermark, so the times it folds at then do not
+  depend on whether an event arrived before or after a fold.
 
 Folding must be compositional — folding to ``a`` then to ``b`` equals folding
 to ``b`` — and must remove exactly the pending events before ``upto`` (the

@@ -129,11 +129,21 @@ class Count(Primitive):
         state.times = times
 
     def next_due(self, state: CountState) -> int | None:
-        if not state.pending:
+        pending = state.pending
+        if not pending:
             return None
-        if not state.armed and not any(p[2] & self.REARM for p in state.pending):
-            return None
-        counted = [p[0] for p in state.pending if p[2] & self.COUNTED]
+        if state.armed:
+            counted = [p[0] for p in pending if p[2] & self.COUNTED]
+        else:
+            # Disarmed, only a counted event at or after a re-arm can fire (at one instant the re-arm
+            # applies first). Bounding by the counted events *before* the re-arm too would let a re-arm
+            # that arrives later pull the wake-up time back below the watermark, so when the engine
+            # folds would depend on where a chunk ended (see detectors.base, next_due).
+            rearms = [p[0] for p in pending if p[2] & self.REARM]
+            if not rearms:
+                return None
+            first = min(rearms)
+            counted = [p[0] for p in pending if p[2] & self.COUNTED and p[0] >= first]
         return min(counted) + 1 if counted else None
 
     def is_blank(self, state: CountState) -> bool:

@@ -20,10 +20,13 @@ So deadlines fire for accounts that send nothing more, and folding is
 batched: a touch only appends.
 
 State is a pure function of the sequence of events applied: folds happen at
-wake-up times, never at the watermark a chunk happened to end with, and any
+wake-up times, never at the watermark a chunk happened to end with; any
 event arriving after the watermark passed a wake-up time lies at or after
-it. So the stored state is the same however the events were split into
-chunks (a crash and a redelivery included).
+it, and can move the wake-up time no earlier than just after itself (the
+``next_due`` contract in :mod:`detectors.base`; the settle wake-up keeps it
+too). So the times an account is folded at, and the stored state, are the
+same however the events were split into chunks (a crash and a redelivery
+included).
 
 >>> from detectors.config import config_from_text
 >>> from detectors.memory_store import MemoryStore

@@ -6,11 +6,12 @@ import itertools
 import random
 from pathlib import Path
 
-from detectors.config import load_config
 from detectors.engine import Engine
 from detectors.memory_store import MemoryStore
 from schemas.event import Event
 from schemas.timefmt import US_PER_DAY, US_PER_HOUR, US_PER_MINUTE, parse_rfc3339
+# The default file also holds the policy, channels and costs sections: read it as every command does.
+from streams.config import load_config
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = REPO / "deploy" / "config" / "forewarn.yaml"

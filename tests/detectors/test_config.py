@@ -16,6 +16,7 @@ from detectors.habit_silence import HabitSilence
 from event_factory import DEFAULT_CONFIG
 from schemas.config_yaml import Section, parse_duration
 from schemas.timefmt import US_PER_DAY, US_PER_MINUTE
+from streams import config as streams_config
 
 HERE = Path(__file__).parent / "testdata" / "config"
 GOOD = sorted((HERE / "good").glob("*.yaml")) + [DEFAULT_CONFIG]
@@ -24,7 +25,7 @@ BAD = sorted((HERE / "bad").glob("*.yaml"))
 
 @pytest.mark.parametrize("path", GOOD, ids=lambda p: p.name)
 def test_good_files_load(path):
-    config = load_config(path)
+    config = streams_config.load_config(path)  # every section: the default file holds policy, channels, costs
     assert config.triggers
     for name in config.triggers:
         assert config.success_metric(name).within_us > 0
@@ -44,7 +45,7 @@ def test_there_are_enough_bad_files_to_mean_something():
 
 
 def test_the_default_config_holds_the_three_seed_triggers_exactly():
-    config = load_config(DEFAULT_CONFIG)
+    config = streams_config.load_config(DEFAULT_CONFIG)  # the file also holds policy, channels and costs
     assert config.engine.allowed_lateness_us == 5 * US_PER_MINUTE
     stalled = config.triggers["onboarding_stalled"].rule
     assert isinstance(stalled, Absence) and stalled.within_us == 7 * US_PER_DAY

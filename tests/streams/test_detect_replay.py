@@ -21,11 +21,11 @@ import orjson
 import pytest
 import redis
 
-from detectors.config import load_config
 from forewarn.commands.backtest import run_backtest
 from forewarn.devinfra.workers import WorkerProcess
 from forewarn.simulate import SimulationConfig, simulate_to_dir
 from schemas.timefmt import parse_rfc3339
+from streams.config import load_config
 from streams.producer import RecordProducer, account_key
 from streams.readback import read_topic
 from streams.settings import Settings
