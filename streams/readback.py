@@ -7,10 +7,11 @@ import uuid
 from dataclasses import dataclass
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from streams.settings import Settings
 
-__all__ = ["Record", "read_topic"]
+__all__ = ["Record", "read_topic", "TopicFollower"]
 
 
 @dataclass(frozen=True)
@@ -53,3 +54,45 @@ def read_topic(settings: Settings, topic: str, timeout: float = 30.0) -> list[Re
         return out
     finally:
         consumer.close()
+
+
+class TopicFollower:
+    """Reads a topic from the beginning, a slice at a time: ``poll_to_end`` returns what arrived since last call."""
+
+    def __init__(self, settings: Settings, topic: str, timeout: float = 30.0):
+        self.topic = topic
+        self.timeout = timeout
+        self._consumer = Consumer(settings.confluent_config(**{
+            "group.id": f"forewarn-follow-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False,
+            "auto.offset.reset": "earliest", "log_level": 3,
+        }))
+        meta = self._consumer.list_topics(topic, timeout=timeout).topics[topic]
+        self._partitions = sorted(meta.partitions)
+        # End offsets through an admin client of its own: on the consumer's connection the
+        # request would queue behind the long-polling fetch (up to fetch.wait.max.ms each).
+        self._admin = AdminClient(settings.confluent_config(**{"log_level": 3}))
+        self._consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in self._partitions])
+        self._next = {p: 0 for p in self._partitions}
+
+    def end_offsets(self) -> dict[int, int]:
+        futures = self._admin.list_offsets({TopicPartition(self.topic, p): OffsetSpec.latest()
+                                            for p in self._partitions}, request_timeout=self.timeout)
+        return {tp.partition: f.result().offset for tp, f in futures.items()}
+
+    def poll_to_end(self) -> list[Record]:
+        ends = self.end_offsets()
+        out: list[Record] = []
+        deadline = time.monotonic() + self.timeout
+        while any(self._next[p] < ends[p] for p in self._partitions):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.topic}: could not read to the end offsets {ends} in {self.timeout:.0f}s")
+            for msg in self._consumer.consume(10_000, timeout=0.2):
+                if msg.error():
+                    continue
+                p = msg.partition()
+                out.append(Record(msg.key(), msg.value(), dict(msg.headers() or []), p, msg.offset()))
+                self._next[p] = msg.offset() + 1
+        return out
+
+    def close(self) -> None:
+        self._consumer.close()

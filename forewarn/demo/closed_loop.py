@@ -1,0 +1,226 @@
+"""The closed-loop demo: simulated customers, the real pipeline, a local messaging stand-in, the report.
+
+Each simulated day: the simulator's events go to ``usage-events``; a watermark
+tick closes the day; the demo waits until the detector has applied every event,
+the policy every firing, and the dispatcher has a receipt for every command;
+then the commands that reached the local receiver (the stand-in for the email
+service and the CSM tool) are fed back to the simulator, whose customers react
+with the planted effect. After the last day the impact report is built from the
+topics and written as HTML and JSON.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+import redis
+from ruamel.yaml import YAML
+
+from forewarn.devinfra import DevStack
+from forewarn.devinfra.procs import free_port
+from forewarn.devinfra.workers import WorkerProcess
+from forewarn.simulate import Simulation, SimulationConfig
+from forewarn.simulate.kafka_sink import KafkaSink
+from interventions.channels.receiver import WebhookReceiver
+from schemas.errors import ForewarnError
+from schemas.timefmt import US_PER_SECOND
+from streams.readback import TopicFollower
+from streams.settings import Settings, Topics
+from streams.ticks import publish_watermark_ticks
+from streams.topics import ensure_topics
+
+__all__ = ["DemoOptions", "DemoResult", "ClosedLoop", "demo_config"]
+
+_SECRET = "forewarn-demo-signing-key"
+
+
+class DemoError(ForewarnError):
+    """The closed loop could not complete."""
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    accounts: int = 2000
+    days: int = 120
+    seed: int = 7
+    holdout: str = "50%"
+    out: Path = Path("out/demo")
+    base_config: Path | None = None
+    step_timeout_s: float = 120.0
+
+
+@dataclass
+class DemoResult:
+    report: dict
+    html: Path
+    json: Path
+    counts: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def demo_config(base: Path, receiver_url: str, holdout: str, out: Path) -> Path:
+    """The shipped config with its channels pointed at the local receiver and the demo's holdout share."""
+    yaml = YAML()
+    data = yaml.load(base.read_text())
+    data["channels"] = {
+        "email": {"kind": "webhook", "url": f"{receiver_url}/email"},
+        "csm_task": {"kind": "csm_task", "url": f"{receiver_url}/csm"},
+    }
+    data.setdefault("policy", {}).setdefault("holdout", {})["share"] = holdout
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w") as fh:
+        yaml.dump(data, fh)
+    return out
+
+
+class ClosedLoop:
+    """One run of the demo; ``run`` returns the report. Everything it starts, it stops."""
+
+    def __init__(self, options: DemoOptions, progress: Callable[[str, int, int], None] | None = None,
+                 note: Callable[[str], None] = print):
+        self.options = options
+        self.progress = progress
+        self.note = note
+        self.run_id = uuid.uuid4().hex[:8]
+
+    def run(self) -> DemoResult:
+        started = time.monotonic()
+        stack = DevStack()
+        was_running = all(s["running"] for s in stack.status().values())
+        ends = stack.up(progress=self.note)
+        receiver = WebhookReceiver(secret=_SECRET.encode()).start()
+        procs: list[WorkerProcess] = []
+        try:
+            return self._run(ends, receiver, procs, started)
+        finally:
+            for proc in procs:
+                proc.stop()
+            receiver.stop()
+            if not was_running:
+                stack.down()
+
+    def _run(self, ends, receiver, procs, started) -> DemoResult:
+        from streams.config import load_config
+
+        opts = self.options
+        run = self.run_id
+        out = opts.out
+        topics = Topics(**{f: f"{getattr(Topics(), f)}.demo-{run}" for f in Topics.model_fields
+                           if f not in ("partitions", "replication_factor")})
+        base = opts.base_config or Settings().config_path
+        config_path = demo_config(base, receiver.url("").rstrip("/"), opts.holdout, out / "demo-config.yaml")
+        config = load_config(config_path)
+        settings = Settings(kafka_bootstrap_servers=ends.kafka_bootstrap_servers, redis_url=ends.redis_url,
+                            topics=topics, app_id=f"forewarn-demo-{run}", config_path=config_path,
+                            idle_advance=False)
+        ensure_topics(settings)
+        env = {
+            "KAFKA_BOOTSTRAP_SERVERS": ends.kafka_bootstrap_servers, "REDIS_URL": ends.redis_url,
+            "FOREWARN_APP_ID": settings.app_id, "FOREWARN_TOPICS": topics.model_dump_json(),
+            "FOREWARN_CONFIG_PATH": str(config_path), "FOREWARN_IDLE_ADVANCE": "false",
+            "FOREWARN_DISPATCHER__GROUP_ID": f"forewarn-demo-dispatcher-{run}",
+            "FOREWARN_DISPATCHER__ALLOW_PRIVATE_NETWORKS": '["127.0.0.0/8"]',
+            "FOREWARN_DISPATCHER__CHANNEL_SECRETS": orjson.dumps({"email": _SECRET, "csm_task": _SECRET}).decode(),
+            "FOREWARN_METRICS_PORT": str(free_port()),
+        }
+        logs = out / "logs"
+        worker = WorkerProcess(["worker", "--loglevel", "warning"], env, logs / "worker.log").start()
+        procs.append(worker)
+        dispatcher = WorkerProcess(["dispatcher", "--loglevel", "warning"], env, logs / "dispatcher.log").start()
+        procs.append(dispatcher)
+
+        lateness_us = int(settings.allowed_lateness_s * US_PER_SECOND)
+        sim = Simulation(SimulationConfig(accounts=opts.accounts, days=opts.days, seed=opts.seed))
+        client = redis.Redis.from_url(ends.redis_url)
+        events = TopicFollower(settings, topics.usage_events)
+        firings = TopicFollower(settings, topics.trigger_firings)
+        commands = TopicFollower(settings, topics.intervention_commands)
+        receipts = TopicFollower(settings, topics.intervention_receipts)
+        known: dict[str, dict] = {}
+        receipted: set[str] = set()
+        fed: set[str] = set()
+        counts = {"events": 0, "commands": 0, "fed_back": 0}
+        with KafkaSink(settings) as sink:
+            for day in range(opts.days):
+                batch = sim.step()
+                sink(batch.records)
+                sink.flush()
+                counts["events"] += len(batch.records)
+                # Close the day: every watermark reaches its end minus the lateness, so
+                # nothing of the next day's batch can be late.
+                publish_watermark_ticks(settings, batch.end_us - lateness_us - 1)
+                self._wait_pipeline(settings, client, events, firings, worker, dispatcher)
+                for rec in commands.poll_to_end():
+                    cmd = orjson.loads(rec.value)
+                    known[cmd["command_id"]] = cmd
+                self._wait_receipts(receipts, known, receipted, dispatcher)
+                arrived = [a.idempotency_key for a in receiver.accepted()]
+                new = [known[k] for k in dict.fromkeys(arrived) if k in known and k not in fed]
+                if new:
+                    sim.feed(new)
+                    fed.update(c["command_id"] for c in new)
+                if self.progress:
+                    self.progress(batch.date, day + 1, opts.days)
+        counts["commands"] = len(known)
+        counts["fed_back"] = len(fed)
+        for follower in (events, firings, commands, receipts):
+            follower.close()
+        for proc in procs:
+            proc.stop()
+        self.note("building the impact report from the topics")
+        from forewarn.report.build import report_from_topics
+        from forewarn.report.output import write_report
+
+        report = report_from_topics(settings, config).to_json()
+        files = write_report(report, out)
+        return DemoResult(report, files.html, files.json, counts, time.monotonic() - started)
+
+    # -- waiting for the pipeline --------------------------------------------------------
+
+    def _deadline(self) -> float:
+        return time.monotonic() + self.options.step_timeout_s
+
+    def _check(self, procs, deadline: float, what: str) -> None:
+        for proc in procs:
+            if not proc.alive():
+                raise DemoError(f"{proc.args[0]} exited while waiting for {what}; see {proc.log_path}")
+        if time.monotonic() > deadline:
+            raise DemoError(f"timed out waiting for {what}; logs in {self.options.out / 'logs'}")
+
+    def _wait_pipeline(self, settings, client, events, firings, worker, dispatcher) -> None:
+        deadline = self._deadline()
+        ns = f"det:{settings.topics.usage_events}"
+        ends = events.end_offsets()
+        while True:
+            applied = [client.hget(f"fw:{{{ns}:{p}}}:rec", "applied_offset") for p in ends]
+            if all(end == 0 or (a is not None and int(a) >= end - 1) for a, end in zip(applied, ends.values())):
+                break
+            self._check([worker, dispatcher], deadline, "the detector")
+            time.sleep(0.05)
+        fired_ends = firings.end_offsets()
+        while True:
+            try:
+                metrics = worker.metrics()
+            except OSError:
+                metrics = {}
+            done = all(end == 0 or metrics.get(f'forewarn_policy_position_offset{{partition="{p}"}}', -1) >= end - 1
+                       for p, end in fired_ends.items())
+            if done:
+                return
+            self._check([worker, dispatcher], deadline, "the policy")
+            time.sleep(0.05)
+
+    def _wait_receipts(self, receipts, known, receipted, dispatcher) -> None:
+        deadline = self._deadline()
+        while True:
+            for rec in receipts.poll_to_end():
+                receipted.add(orjson.loads(rec.value)["command_id"])
+            if receipted >= set(known):
+                return
+            self._check([dispatcher], deadline, "the dispatcher's receipts")
+            time.sleep(0.05)
