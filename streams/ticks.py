@@ -19,23 +19,37 @@ from streams.errors import KafkaUnavailable
 from streams.settings import Settings
 from streams.topics import admin_client
 
-__all__ = ["TICK_TYPE", "publish_watermark_ticks"]
+__all__ = ["TICK_TYPE", "WatermarkTicker", "publish_watermark_ticks"]
 
 TICK_TYPE = "forewarn.watermark"
 
 
+class WatermarkTicker:
+    """Sends ticks to every partition of a topic; keeps its producer between calls (one per simulated day)."""
+
+    def __init__(self, settings: Settings, topic: str | None = None):
+        self.topic = topic or settings.topics.usage_events
+        meta = admin_client(settings).list_topics(self.topic, timeout=30).topics[self.topic]
+        self.partitions = sorted(meta.partitions)
+        self.lateness_us = int(settings.allowed_lateness_s * 1_000_000)
+        self.producer = Producer(settings.confluent_config(**{"enable.idempotence": True, "linger.ms": 0,
+                                                              "log_level": 3}))
+        self.run = uuid.uuid4().hex[:12]
+        self.sent = 0
+
+    def tick(self, until_us: int) -> int:
+        """Send one tick per partition so each watermark passes ``until_us``; returns the partition count."""
+        stamp = format_rfc3339(until_us + self.lateness_us + 1)
+        for p in self.partitions:
+            self.sent += 1
+            value = orjson.dumps({"event_id": f"tick-{self.run}-{self.sent}", "account_id": f"forewarn-tick-{p}",
+                                  "type": TICK_TYPE, "occurred_at": stamp})
+            self.producer.produce(self.topic, value, f"forewarn-tick-{p}".encode(), partition=p)
+        if self.producer.flush(30):
+            raise KafkaUnavailable(f"watermark ticks to {self.topic!r} were not acknowledged")
+        return len(self.partitions)
+
+
 def publish_watermark_ticks(settings: Settings, until_us: int, topic: str | None = None) -> int:
     """Send one tick per partition so each watermark passes ``until_us``; returns the partition count."""
-    topic = topic or settings.topics.usage_events
-    meta = admin_client(settings).list_topics(topic, timeout=30).topics[topic]
-    lateness_us = int(settings.allowed_lateness_s * 1_000_000)
-    stamp = format_rfc3339(until_us + lateness_us + 1)
-    producer = Producer(settings.confluent_config(**{"enable.idempotence": True, "log_level": 3}))
-    run = uuid.uuid4().hex[:12]
-    for p in sorted(meta.partitions):
-        value = orjson.dumps({"event_id": f"tick-{run}-{p}", "account_id": f"forewarn-tick-{p}",
-                              "type": TICK_TYPE, "occurred_at": stamp})
-        producer.produce(topic, value, f"forewarn-tick-{p}".encode(), partition=p)
-    if producer.flush(30):
-        raise KafkaUnavailable(f"watermark ticks to {topic!r} were not acknowledged")
-    return len(meta.partitions)
+    return WatermarkTicker(settings, topic).tick(until_us)

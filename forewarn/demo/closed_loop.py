@@ -31,7 +31,7 @@ from schemas.errors import ForewarnError
 from schemas.timefmt import US_PER_SECOND
 from streams.readback import TopicFollower
 from streams.settings import Settings, Topics
-from streams.ticks import publish_watermark_ticks
+from streams.ticks import WatermarkTicker
 from streams.topics import ensure_topics
 
 __all__ = ["DemoOptions", "DemoResult", "ClosedLoop", "demo_config"]
@@ -71,7 +71,11 @@ def demo_config(base: Path, receiver_url: str, holdout: str, out: Path) -> Path:
         "email": {"kind": "webhook", "url": f"{receiver_url}/email"},
         "csm_task": {"kind": "csm_task", "url": f"{receiver_url}/csm"},
     }
-    data.setdefault("policy", {}).setdefault("holdout", {})["share"] = holdout
+    policy = data.setdefault("policy", {})
+    policy.setdefault("holdout", {})["share"] = holdout
+    # Expiry is judged by the dispatcher's wall clock; the demo replays simulated days
+    # that lie in the past, so its commands would all be expired on arrival.
+    policy["command_expires_after"] = "3650d"
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w") as fh:
         yaml.dump(data, fh)
@@ -142,9 +146,10 @@ class ClosedLoop:
         commands = TopicFollower(settings, topics.intervention_commands)
         receipts = TopicFollower(settings, topics.intervention_receipts)
         known: dict[str, dict] = {}
-        receipted: set[str] = set()
+        receipted: dict[str, str] = {}
         fed: set[str] = set()
         counts = {"events": 0, "commands": 0, "fed_back": 0}
+        ticker = WatermarkTicker(settings)
         with KafkaSink(settings) as sink:
             for day in range(opts.days):
                 batch = sim.step()
@@ -153,7 +158,7 @@ class ClosedLoop:
                 counts["events"] += len(batch.records)
                 # Close the day: every watermark reaches its end minus the lateness, so
                 # nothing of the next day's batch can be late.
-                publish_watermark_ticks(settings, batch.end_us - lateness_us - 1)
+                ticker.tick(batch.end_us - lateness_us - 1)
                 self._wait_pipeline(settings, client, events, firings, worker, dispatcher)
                 for rec in commands.poll_to_end():
                     cmd = orjson.loads(rec.value)
@@ -167,9 +172,13 @@ class ClosedLoop:
                 if self.progress:
                     self.progress(batch.date, day + 1, opts.days)
         counts["commands"] = len(known)
+        for outcome in sorted(set(receipted.values())):
+            counts[f"receipts {outcome}"] = sum(1 for o in receipted.values() if o == outcome)
+        counts["received by the stand-in"] = len({a.idempotency_key for a in receiver.accepted()})
         counts["fed_back"] = len(fed)
         for follower in (events, firings, commands, receipts):
             follower.close()
+        counts.update(self._reconcile(settings))
         for proc in procs:
             proc.stop()
         self.note("building the impact report from the topics")
@@ -179,6 +188,21 @@ class ClosedLoop:
         report = report_from_topics(settings, config).to_json()
         files = write_report(report, out)
         return DemoResult(report, files.html, files.json, counts, time.monotonic() - started)
+
+    def _reconcile(self, settings: Settings) -> dict[str, int]:
+        """Counts read back from the topics: firings = decisions; treated = commands = receipts."""
+        from streams.outbox import WATERMARK_HEADER
+        from streams.readback import read_topic
+
+        topics = settings.topics
+        firings = [r for r in read_topic(settings, topics.trigger_firings) if WATERMARK_HEADER not in r.headers]
+        decisions = [orjson.loads(r.value) for r in read_topic(settings, topics.intervention_decisions)]
+        out = {"firings": len({orjson.loads(r.value)["firing_id"] for r in firings}),
+               "decisions": len({d["decision_id"] for d in decisions})}
+        for arm in ("treated", "control", "suppressed"):
+            out[f"decisions {arm}"] = sum(1 for d in decisions if d["arm"] == arm)
+        out["commands dead-lettered"] = len(read_topic(settings, topics.intervention_commands_dlq))
+        return out
 
     # -- waiting for the pipeline --------------------------------------------------------
 
@@ -219,8 +243,9 @@ class ClosedLoop:
         deadline = self._deadline()
         while True:
             for rec in receipts.poll_to_end():
-                receipted.add(orjson.loads(rec.value)["command_id"])
-            if receipted >= set(known):
+                receipt = orjson.loads(rec.value)
+                receipted[receipt["command_id"]] = receipt["outcome"]
+            if receipted.keys() >= known.keys():
                 return
             self._check([dispatcher], deadline, "the dispatcher's receipts")
             time.sleep(0.05)
