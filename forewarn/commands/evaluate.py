@@ -118,6 +118,9 @@ def _cost_table(ev: DropOffEvaluation) -> Table:
 def register(app: typer.Typer, bench: typer.Typer) -> None:
     evaluate = typer.Typer(help="Evaluate detectors against a simulation's ground truth.", no_args_is_help=True)
     app.add_typer(evaluate, name="evaluate")
+    from forewarn.commands.evaluate_report import add_report_command
+
+    add_report_command(evaluate)
 
     @evaluate.command("drop-off")
     def drop_off(

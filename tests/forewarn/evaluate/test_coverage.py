@@ -1,0 +1,21 @@
+"""The embedded closed loop of the coverage study: decisions happen, truth is planted, intervals are judged."""
+
+from __future__ import annotations
+
+from forewarn.demo.closed_loop import demo_config
+from forewarn.evaluate.coverage import CoverageStudy, run_seed
+from streams.config import load_config
+from streams.settings import Settings
+
+
+def test_a_seed_yields_planted_uplifts_and_judged_intervals(tmp_path):
+    config = load_config(demo_config(Settings().config_path, "http://127.0.0.1:9", "50%", tmp_path / "c.yaml"))
+    result = run_seed(config, seed=2, accounts=500, days=45, lateness_us=300_000_000, minimum_per_arm=5)
+    assert set(result.triggers) == {"onboarding_stalled", "payment_failing", "power_user_gone_quiet"}
+    judged = [t for t in result.triggers if result.covered(t) is not None]
+    assert judged, "no trigger had enough decisions to judge with a minimum of 5 per arm"
+    for trigger in judged:
+        truth, estimate, (low, high) = result.triggers[trigger]
+        assert -1.0 <= truth <= 1.0 and low <= estimate <= high
+    summary = CoverageStudy.summary([result])
+    assert sum(s["judged"] for s in summary.values()) == len(judged)
