@@ -100,7 +100,8 @@ class DropOffScore:
 
     def to_json(self) -> dict:
         return {
-            "name": self.name, "firings": self.firings, "declining_accounts": self.declining_accounts,
+            "name": self.name, "firings": self.firings, "detections": self.detections,
+            "declining_accounts": self.declining_accounts,
             "detected": self.detected, "recall": self.recall, "recall_churned": self.recall_churned,
             "precision": self.precision, "strict_precision": self.strict_precision,
             "median_lead_days": self.median_lead_days, "lead_quartiles_days": self.lead_quantiles(),
