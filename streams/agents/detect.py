@@ -28,7 +28,7 @@ from confluent_kafka import Producer
 
 from detectors.engine import ChunkResult, Engine
 from detectors.state import AccountState
-from detectors.store import Changes, Loaded, Store
+from detectors.store import NO_TIME, Changes, Loaded, Store
 from schemas.event import Event, EventError, parse_event
 from schemas.timefmt import US_PER_SECOND
 from streams.agents.detect_metrics import DetectMetrics
@@ -112,6 +112,10 @@ class DetectRuntime:
     def revoked(self, partition: int) -> None:
         self._outbox_checked.discard(partition)
         self.progress.pop(partition, None)
+        try:  # a partition this worker no longer owns has no delay of its own
+            self.metrics.watermark_delay.remove(str(partition))
+        except KeyError:
+            pass
 
     # -- the chunk handler ----------------------------------------------------------------
 
@@ -157,8 +161,7 @@ class DetectRuntime:
             self.metrics.replayed.inc(len(records) - fresh)
             self._publish_outbox(partition)
             self.progress[partition] = (time.time(), result.watermark)
-            self.metrics.watermark_delay.labels(partition=str(partition)).set(
-                time.time() - result.watermark / US_PER_SECOND)
+            self._observe_watermark(partition, result.watermark, time.time())
         self.metrics.chunk_events.observe(len(records))
         self.metrics.chunk_seconds.observe(time.perf_counter() - start)
         return result
@@ -178,7 +181,7 @@ class DetectRuntime:
                 self.progress[partition] = (now, self.store.record(partition).watermark)
                 return None
             wall, watermark = self.progress[partition]
-            if now - wall < idle_after or watermark <= -(1 << 61):
+            if now - wall < idle_after or watermark <= NO_TIME:
                 return None
             target = watermark + int((now - wall) * US_PER_SECOND)
             staged = _Staged(self.store, self.metrics)
@@ -186,10 +189,14 @@ class DetectRuntime:
             self._apply(partition, staged.changes,
                         [firing_record(f) for f in result.firings] + [watermark_marker(partition, result.watermark)])
             self._publish_outbox(partition)
-            self.metrics.watermark_delay.labels(partition=str(partition)).set(now - result.watermark / US_PER_SECOND)
+            self._observe_watermark(partition, result.watermark, now)
             return result
 
     # -- internals ------------------------------------------------------------------------
+
+    def _observe_watermark(self, partition: int, watermark: int, now: float) -> None:
+        if watermark > NO_TIME:  # a partition without a valid event yet has no watermark to report
+            self.metrics.watermark_delay.labels(partition=str(partition)).set(now - watermark / US_PER_SECOND)
 
     def _dead_letter(self, partition: int, rec: Any, reason: str, detail: str) -> OutboxRecord:
         headers = dlq_headers(reason, detail, self.source, partition, rec.offset)
