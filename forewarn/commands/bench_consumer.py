@@ -215,6 +215,16 @@ class WorkerProcess:
     proc: subprocess.Popen
     lines: list[dict[str, Any]] = field(default_factory=list)
     peak_rss_mb: float | None = None
+    cpu_at_go: float | None = None
+    cpu_at_end: float | None = None
+
+    def cpu_seconds(self) -> float | None:
+        """User + system CPU time of the process so far."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            return None
 
     def start_reader(self) -> None:
         def read() -> None:
@@ -254,6 +264,9 @@ class RunResult:
     window_s: float
     total_s: float | None
     peak_rss_mb: float | None
+    #: events advanced per CPU-second of the worker processes (after start-up): what one
+    #: core buys on this path, whatever else the machine is busy with
+    per_cpu_second: float | None = None
     note: str = ""
 
 
@@ -306,11 +319,18 @@ def steady_rate(workers_lines: list[list[dict[str, Any]]], ends: dict[int, int],
                     offsets.get(p, -1) >= ends[p] - 1 for p in owned if ends.get(p, 0) > 0):
                 finished_at.append(ln["t"])
                 break
-    if len(stable_at) < len(workers_lines) or not timeline:
-        return None, 0.0, None, "a worker never got partitions"
+    total = (done_t - min(firsts)) if (done_t is not None and firsts) else None
+    if not timeline:
+        return None, 0.0, None, "no progress reported"
+    settled = len(stable_at) == len(workers_lines)
     # steady: every worker has its final partitions and has started reading them
     start = max(stable_at + firsts)
     end = min(min(finished_at) if finished_at else float("inf"), start + window, timeline[-1][0])
+    if not settled or end - start < 0.5:
+        # the data ran out before the group settled: fall back to the whole run
+        if total:
+            return sum(ends.values()) / total, total, total, "whole run (no steady window)"
+        return None, 0.0, None, "no steady window"
 
     def events_at(t: float) -> int:
         best: dict[int, int] = {}
@@ -321,13 +341,23 @@ def steady_rate(workers_lines: list[list[dict[str, Any]]], ends: dict[int, int],
                 best[p] = o
         return sum(o + 1 for o in best.values())
 
-    total = (done_t - min(firsts)) if (done_t is not None and firsts) else None
-    if end - start < 0.5:
-        # a worker finished before the group settled: fall back to the whole run
-        if total:
-            return sum(ends.values()) / total, total, total, "whole run (no steady window)"
-        return None, 0.0, total, "no steady window"
     return (events_at(end) - events_at(start)) / (end - start), end - start, total, ""
+
+
+def _got_partitions(lines: list[dict[str, Any]]) -> bool:
+    return any((ln.get("event") == "assigned" and ln["partitions"]) or
+               (ln.get("event") == "progress" and ln.get("first_t")) for ln in lines)
+
+
+def _events_advanced(workers_lines: list[list[dict[str, Any]]]) -> int:
+    """Sum over partitions of the highest offset reported + 1: events consumed, each once."""
+    best: dict[int, int] = {}
+    for lines in workers_lines:
+        for ln in lines:
+            if ln.get("event") == "progress":
+                for p, o in ln["offsets"].items():
+                    best[int(p)] = max(o, best.get(int(p), -1))
+    return sum(o + 1 for o in best.values())
 
 
 class Bench:
@@ -396,8 +426,11 @@ class Bench:
         while time.monotonic() < ready_by and not all(
                 any(ln.get("event") == "ready" for ln in w.lines) or w.proc.poll() is not None for w in workers):
             time.sleep(0.05)
+        for w in workers:
+            w.cpu_at_go = w.cpu_seconds()
         go.touch()
-        deadline = time.monotonic() + 90 + self.window + self.events / 5_000
+        started = time.monotonic()
+        deadline = started + 90 + self.window + self.events / 5_000
         try:
             while time.monotonic() < deadline:
                 time.sleep(0.2)
@@ -409,14 +442,21 @@ class Bench:
                 rate, window_s, total, _ = steady_rate([w.lines for w in workers], self.ends, self.window)
                 if total is not None or window_s >= self.window:
                     break
+                if time.monotonic() - started > 60 and not all(_got_partitions(w.lines) for w in workers):
+                    note = "a worker had no partitions 60 s after start"
+                    break
             else:
                 note = "timed out"
         finally:
             for w in workers:
+                w.cpu_at_end = w.cpu_seconds()
                 w.stop()
         rate, window_s, total, why = steady_rate([w.lines for w in workers], self.ends, self.window)
         peaks = [w.peak_rss_mb for w in workers if w.peak_rss_mb is not None]
-        return RunResult(path, count, rate, window_s, total, max(peaks) if peaks else None, note or why)
+        cpu = [w.cpu_at_end - w.cpu_at_go for w in workers if w.cpu_at_end is not None and w.cpu_at_go is not None]
+        advanced = _events_advanced([w.lines for w in workers])
+        per_cpu = advanced / sum(cpu) if cpu and len(cpu) == len(workers) and sum(cpu) > 0 else None
+        return RunResult(path, count, rate, window_s, total, max(peaks) if peaks else None, per_cpu, note or why)
 
     def _clear_redis(self) -> None:
         import redis.asyncio as aioredis
@@ -511,6 +551,9 @@ def build_tables(results: dict[tuple[str, int], RunResult], paths: list[str], co
         row.append(f"{two / one:.2f}×" if one and two else "n/a")
         vs_faust = _ratio(rate(path, 1), rate("faust", 1))
         row.append(f"{vs_faust:.1f}×" if vs_faust else "n/a")
+        for n in counts:
+            r = results.get((path, n))
+            row.append(f"{r.per_cpu_second:,.0f}" if r and r.per_cpu_second else "n/a")
         peaks = [results[(path, n)].peak_rss_mb for n in counts if (path, n) in results
                  and results[(path, n)].peak_rss_mb]
         row.append(f"{max(peaks):.0f}" if peaks else "n/a")
@@ -597,7 +640,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
 
         figures, targets = build_tables(results, chosen, counts)
         header = ["path"] + [f"{n} worker{'s' if n > 1 else ''}, events/s" for n in counts] + [
-            "2 ÷ 1", "÷ stock Faust", "peak RSS MB", "notes"]
+            "2 ÷ 1", "÷ stock Faust"] + [f"{n}w events per CPU-s" for n in counts] + ["peak RSS MB", "notes"]
         table = Table(title=f"Consumer paths: {events:,} events, {partitions} partitions, "
                             f"{os.cpu_count()} cores ({_cpu_model()})")
         for h in header:

@@ -23,6 +23,17 @@ Rebalance rules, in order of what Faust does:
 
 The installed Faust must match the pinned internals (``streams.batching.upstream``)
 or the consumer refuses to start.
+
+>>> import faust
+>>> from prometheus_client import CollectorRegistry
+>>> from streams.batching.runtime import attach_batching
+>>> app = faust.App("doc-consumer", broker="batchkafka://127.0.0.1:9092")
+>>> _ = attach_batching(app, max_inflight_bytes=1 << 20, registry=CollectorRegistry())
+>>> consumer = app.consumer          # built by Faust from the URL; nothing connects yet
+>>> type(consumer).__name__, consumer.ack_range(TP("usage-events", 0), 0, 4_999)
+('BatchConsumer', 5000)
+>>> consumer._new_offset(TP("usage-events", 0))   # what Faust's commit loop will commit
+5000
 """
 
 from __future__ import annotations
