@@ -18,7 +18,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     @app.command("demo")
     def demo(
         accounts: int = typer.Option(2000, help="Simulated customer accounts."),
-        days: int = typer.Option(120, help="Simulated days."),
+        days: int = typer.Option(180, help="Simulated days (90-day retention needs decisions 90 days before the end)."),
         seed: int = typer.Option(7, help="Simulator seed."),
         holdout: str = typer.Option("50%", help="Control-group share for the demo (the shipped config has 10%)."),
         out: Path = typer.Option(Path("out/demo"), help="Where the report, the demo config and logs go."),
