@@ -1,5 +1,9 @@
 """Every Redis key Forewarn writes, built here and nowhere else, with its time-to-live beside it.
 
+``namespace`` separates deployments (and tests) sharing one Redis: the detector's
+is ``det:<usage-events topic>``, the policy's ``pol:<trigger-firings topic>``, the
+dispatcher's its consumer group's app id.
+
 Keys of one Kafka partition share one hash tag ``{<namespace>:<partition>}``:
 a chunk's state, wake-up times, partition record and outbox are written by one
 Lua script, and Redis Cluster runs a script only on keys of one slot. Every
@@ -17,11 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["PartitionKeys", "DISPATCH_CLAIM_TTL_S", "claim_key"]
-
-#: A dispatcher's claim on a command id outlives any redelivery of that command.
-DISPATCH_CLAIM_TTL_S = 30 * 24 * 3600
-
+__all__ = ["PartitionKeys", "DELIVERED", "CLAIMED_PREFIX", "claim_key", "owner_key"]
 
 @dataclass(frozen=True, slots=True)
 class PartitionKeys:
@@ -58,6 +58,28 @@ class PartitionKeys:
         return self.account_prefix + account_id
 
 
-def claim_key(command_id: str) -> str:
-    """The dispatcher's claim on one command (TTL ``DISPATCH_CLAIM_TTL_S``)."""
-    return f"fw:{{cmd:{command_id}}}:claim"
+# -- the dispatcher: one key per command, tagged by account (each claim script touches one key) --
+
+#: Value of a claim key once its command was delivered (TTL: ``delivered_ttl_s``).
+DELIVERED = "delivered"
+#: Prefix of a claim key's value while a dispatcher holds it: ``claimed:<owner id>`` (same TTL, so an
+#: abandoned claim cannot outlive the commands topic).
+CLAIMED_PREFIX = "claimed:"
+
+
+def claim_key(namespace: str, account_id: str, command_id: str) -> str:
+    """The state of one command: absent (free), ``claimed:<owner>`` or ``delivered``.
+
+    >>> claim_key("forewarn", "acct-1", "c" * 32)
+    'fw:dispatch:forewarn:{acct-1}:cccccccccccccccccccccccccccccccc'
+    """
+    return f"fw:dispatch:{namespace}:{{{account_id}}}:{command_id}"
+
+
+def owner_key(namespace: str, owner: str) -> str:
+    """Exists while the dispatcher ``owner`` is alive (TTL: ``owner_lease_s``, renewed by a heartbeat).
+
+    >>> owner_key("forewarn", "host-1-4242-ab12")
+    'fw:dispatch:forewarn:owner:host-1-4242-ab12'
+    """
+    return f"fw:dispatch:{namespace}:owner:{owner}"

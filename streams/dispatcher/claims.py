@@ -44,7 +44,7 @@ from enum import Enum
 
 import redis
 
-from streams.dispatcher.keys import CLAIMED_PREFIX, DELIVERED, claim_key, owner_key
+from streams.keys import CLAIMED_PREFIX, DELIVERED, claim_key, owner_key
 
 __all__ = ["ClaimState", "ClaimStore", "Heartbeat"]
 

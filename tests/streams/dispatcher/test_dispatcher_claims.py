@@ -8,7 +8,7 @@ import pytest
 import redis
 
 from streams.dispatcher.claims import Claimable, ClaimState, ClaimStore, Heartbeat
-from streams.dispatcher.keys import claim_key, owner_key
+from streams.keys import claim_key, owner_key
 
 pytestmark = pytest.mark.integration
 

@@ -20,7 +20,7 @@ import redis
 from dispatch_harness import SECRET, command, dispatcher_env, produce, receipts, start_dispatcher, wait_for, write_config
 from interventions.channels.receiver import WebhookReceiver
 from streams.dispatcher.claims import ClaimStore
-from streams.dispatcher.keys import CLAIMED_PREFIX
+from streams.keys import CLAIMED_PREFIX
 from streams.topics import ensure_topics
 
 pytestmark = pytest.mark.integration
