@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "forewarn.commands.simulate",
     "forewarn.commands.dispatcher",
     "forewarn.commands.bench_consumer",
+    "forewarn.commands.bench_pipeline",
     "forewarn.commands.backtest",
     "forewarn.commands.config",
     "forewarn.commands.report",

@@ -1,0 +1,142 @@
+"""Event-to-firing latency: when each firing became due, and when it reached the firings topic.
+
+A firing is due once the worker has read the event that makes it so: for a
+count-style trigger the account's own event at ``fired_at``; for an absence or
+silence deadline the first event on the account's partition that lifts the
+partition's watermark (highest event time − allowed lateness) to ``fired_at``.
+``due_index`` finds the earliest produced event satisfying either, which is the
+earliest moment the firing could possibly be published, so the latency measured
+from that event's produce time never flatters the worker.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import orjson
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+from schemas.timefmt import parse_rfc3339
+from streams.producer import RecordProducer
+from streams.settings import Settings
+
+__all__ = ["PartitionLog", "TimedProducer", "FiringsListener", "due_index", "percentile"]
+
+
+@dataclass
+class PartitionLog:
+    """The events produced to one partition, in offset order: produce time, account, event time."""
+
+    sent_at: list[float] = field(default_factory=list)
+    accounts: list[str] = field(default_factory=list)
+    ts: list[int] = field(default_factory=list)
+    running_max: list[int] = field(default_factory=list)
+    by_account: dict[str, tuple[list[int], list[int]]] = field(default_factory=dict)
+
+    def add(self, sent_at: float, account: str, ts: int) -> None:
+        i = len(self.ts)
+        self.sent_at.append(sent_at)
+        self.accounts.append(account)
+        self.ts.append(ts)
+        self.running_max.append(max(ts, self.running_max[-1]) if self.running_max else ts)
+        idx, tss = self.by_account.setdefault(account, ([], []))
+        idx.append(i)
+        tss.append(ts)
+
+
+def due_index(log: PartitionLog, account: str, fired_at_us: int, lateness_us: int) -> int | None:
+    """Index of the first event after which a firing of ``account`` at ``fired_at_us`` can be due.
+
+    >>> log = PartitionLog()
+    >>> for t, (acct, ts) in enumerate([("a", 100), ("b", 150), ("a", 400), ("b", 900)]):
+    ...     log.add(float(t), acct, ts)
+    >>> due_index(log, "a", 400, lateness_us=300)   # a's own event at 400
+    2
+    >>> due_index(log, "b", 500, lateness_us=300)   # a deadline: watermark 900 - 300 passes 500
+    3
+    >>> due_index(log, "b", 5000, lateness_us=300) is None
+    True
+    """
+    candidates = []
+    w = bisect.bisect_left(log.running_max, fired_at_us + lateness_us)
+    if w < len(log.running_max):
+        candidates.append(w)
+    own = log.by_account.get(account)
+    if own is not None:
+        idx, tss = own
+        # the account's events are not sorted by time (out-of-order noise): take the first at or after
+        first = next((i for i, ts in zip(idx, tss) if ts >= fired_at_us), None)
+        if first is not None:
+            candidates.append(first)
+    return min(candidates) if candidates else None
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile (``q`` in 0..100).
+
+    >>> percentile([5.0, 1.0, 3.0, 2.0, 4.0], 99), percentile([], 50) is None
+    (5.0, True)
+    """
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * q // 100))
+    return ordered[int(rank) - 1]
+
+
+class TimedProducer(RecordProducer):
+    """A ``RecordProducer`` that also notes, per partition, when each event was handed to ``produce``.
+
+    The delivery report carries the partition and the record's create timestamp,
+    which librdkafka stamps when ``produce`` is called (milliseconds).
+    """
+
+    def __init__(self, settings: Settings, **overrides: object):
+        super().__init__(settings, **overrides)
+        self.logs: dict[int, PartitionLog] = {}
+
+    def _on_delivery(self, err, msg) -> None:
+        super()._on_delivery(err, msg)
+        if err is not None:
+            return
+        kind, stamp_ms = msg.timestamp()
+        sent_at = stamp_ms / 1000 if kind and stamp_ms > 0 else time.time() - (msg.latency() or 0.0)
+        try:
+            obj = orjson.loads(msg.value())
+            account, ts = obj["account_id"], parse_rfc3339(obj["occurred_at"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            return  # malformed noise: it makes nothing due
+        self.logs.setdefault(msg.partition(), PartitionLog()).add(sent_at, account, ts)
+
+
+class FiringsListener:
+    """Reads a firings topic in a thread, noting each firing's arrival time."""
+
+    def __init__(self, settings: Settings, topic: str, partitions: list[int]):
+        self._consumer = Consumer(settings.confluent_config(**{
+            "group.id": f"forewarn-bench-firings-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False,
+            "fetch.wait.max.ms": 5, "log_level": 3,
+        }))
+        self._consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        self.arrivals: list[tuple[float, dict]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> "FiringsListener":
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for m in self._consumer.consume(1000, timeout=0.05):
+                if m.error() is None and m.value():
+                    self.arrivals.append((time.time(), orjson.loads(m.value())))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._consumer.close()
