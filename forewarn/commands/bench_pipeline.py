@@ -263,15 +263,18 @@ class _Run:
             ready = time.time()
             producer.produce_many(topic, Pacer(rate).paced(records[warmup:wanted]), every=50)
             producer.flush(60)
+            produced_by = time.time()
             deadline = time.monotonic() + 120
             from streams.batching.loadgen import end_offsets
 
             ends = end_offsets(settings, topic, PARTITIONS)
+            behind = sum(ends.values()) - sum(a + 1 for a in self._applied(client, topic))
             while not all(a >= ends[p] - 1 for p, a in enumerate(self._applied(client, topic)) if ends[p] > 0):
                 if not worker.alive() or time.monotonic() > deadline:
                     note = "worker did not catch up with the paced load"
                     break
                 time.sleep(0.05)
+            caught_up = time.time() - produced_by
             time.sleep(1.0)  # the last firings' publication
         finally:
             worker.stop()
@@ -298,7 +301,10 @@ class _Run:
             if arrived < sent:
                 early += 1
             latencies.append((arrived - sent) * 1000)
-        extra = [f"{len(seen)} firings, {len(latencies)} due after warm-up, {wanted:,} events at {rate:,.0f}/s"]
+        paced = (wanted - warmup) / max(produced_by - ready, 1e-9)
+        extra = [f"{len(seen)} firings, {len(latencies)} due after warm-up, {wanted:,} events asked at "
+                 f"{rate:,.0f}/s, produced at {paced:,.0f}/s; when the producer finished the worker was "
+                 f"{behind:,} events behind and caught up {caught_up:.1f} s later"]
         if unmatched:
             extra.append(f"{unmatched} firings with no due event found")
         if early:
