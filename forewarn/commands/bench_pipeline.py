@@ -319,11 +319,14 @@ class _Run:
         if self.topics:
             try:
                 futures = admin_client(self.settings).delete_topics(sorted(set(self.topics)), operation_timeout=30)
-                for f in futures.values():
+                failed = []
+                for name, f in futures.items():
                     try:
                         f.result(30)
-                    except Exception:  # noqa: BLE001 - a topic that was never created has nothing to delete
-                        pass
+                    except Exception as exc:  # noqa: BLE001 - reported below, never hides the figures
+                        failed.append(f"{name}: {exc}")
+                if failed:
+                    self.console.print(f"[yellow]{len(failed)} topics not deleted, e.g. {failed[0]}[/]")
             except Exception as exc:  # noqa: BLE001 - cleanup must not hide the figures
                 self.console.print(f"[yellow]could not delete topics: {exc}[/]")
         try:
