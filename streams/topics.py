@@ -20,7 +20,7 @@ from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 from streams.errors import KafkaUnavailable
 from streams.settings import Settings
 
-__all__ = ["TopicResult", "ensure_topics", "admin_client"]
+__all__ = ["TopicResult", "ensure_topics", "admin_client", "delete_topics"]
 
 
 @dataclass(frozen=True)
@@ -135,3 +135,16 @@ def _not_serving(admin: AdminClient, topics: dict[str, Any], names: list[str], t
                                        f"{exc.args[0].str()}") from None
             lagging.add(tp.topic)
     return sorted(lagging)
+
+
+def delete_topics(settings: Settings, names: list[str], timeout: float = 30.0) -> list[str]:
+    """Delete ``names`` and wait for the broker; returns the names it could not delete (with why)."""
+    admin = admin_client(settings)  # kept alive until the futures resolve: a dropped client cancels them
+    futures = admin.delete_topics(names, operation_timeout=timeout)
+    failed = []
+    for name, future in futures.items():
+        try:
+            future.result(timeout)
+        except KafkaException as exc:
+            failed.append(f"{name}: {exc.args[0].str()}")
+    return failed

@@ -314,17 +314,11 @@ class _Run:
     # -- cleanup ---------------------------------------------------------------------
 
     def cleanup(self) -> None:
-        from streams.topics import admin_client
+        from streams.topics import delete_topics
 
         if self.topics:
             try:
-                futures = admin_client(self.settings).delete_topics(sorted(set(self.topics)), operation_timeout=30)
-                failed = []
-                for name, f in futures.items():
-                    try:
-                        f.result(30)
-                    except Exception as exc:  # noqa: BLE001 - reported below, never hides the figures
-                        failed.append(f"{name}: {exc}")
+                failed = delete_topics(self.settings, sorted(set(self.topics)))
                 if failed:
                     self.console.print(f"[yellow]{len(failed)} topics not deleted, e.g. {failed[0]}[/]")
             except Exception as exc:  # noqa: BLE001 - cleanup must not hide the figures

@@ -214,7 +214,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             table.add_row("to Kafka", "not measured: no broker (set KAFKA_BOOTSTRAP_SERVERS or run 'forewarn dev up')")
         if broker is not None:
             from forewarn.simulate.kafka_sink import KafkaSink
-            from streams.topics import admin_client, ensure_topics
+            from streams.topics import delete_topics, ensure_topics
 
             settings = broker
             topic = f"bench-simulate-{os.getpid()}-{int(time.time())}"
@@ -230,5 +230,6 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                           f"{produced:.2f} s = {kafka_rate:,.0f} lines/s")
             table.add_row(f"target ≥ {KAFKA_TARGET:,} lines/s to Kafka",
                           "met" if kafka_rate >= KAFKA_TARGET else "not met")
-            admin_client(settings).delete_topics([topic])
+            for failure in delete_topics(settings, [topic]):
+                Console(stderr=True).print(f"[yellow]benchmark topic not deleted: {failure}[/]")
         Console().print(table)
