@@ -373,6 +373,7 @@ class Bench:
         self.topic = f"bench-consumer-{self.run_id}"
         self.namespace = f"bench-{self.run_id}"
         self.ends: dict[int, int] = {}
+        self.groups: list[str] = []
         self.logs = Path(tempfile.mkdtemp(prefix="forewarn-bench-consumer-"))
         self.env = dict(os.environ)
         self.env["KAFKA_BOOTSTRAP_SERVERS"] = settings.kafka_bootstrap_servers
@@ -408,6 +409,7 @@ class Bench:
 
     def run(self, path: str, count: int) -> RunResult:
         group = f"bench-{path}-{count}-{self.run_id}"
+        self.groups.append(group)
         if path == "batch-redis":
             self._clear_redis()
         go = self.logs / f"go-{path}-{count}"
@@ -478,7 +480,11 @@ class Bench:
         self._clear_redis()
         try:
             admin = admin_client(self.settings)  # held: a dropped client cancels its own requests
-            futures = admin.delete_topics([self.topic], operation_timeout=30)
+            # Faust subscribes each group to "<group>-__assignor-__leader", which an
+            # auto-creating broker creates: remove those with the data topic
+            existing = admin.list_topics(timeout=10).topics
+            doomed = [self.topic] + [t for g in self.groups if (t := f"{g}-__assignor-__leader") in existing]
+            futures = admin.delete_topics(doomed, operation_timeout=30)
             for f in futures.values():
                 f.result(30)
         except Exception as exc:  # a leftover topic is harmless; say so
