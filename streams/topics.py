@@ -80,6 +80,8 @@ _NOT_YET = frozenset({
     KafkaError.LEADER_NOT_AVAILABLE, KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.UNKNOWN_TOPIC_OR_PART,
     KafkaError._UNKNOWN_PARTITION, KafkaError._UNKNOWN_TOPIC, KafkaError._TIMED_OUT, KafkaError.REQUEST_TIMED_OUT,
     KafkaError._TRANSPORT,
+    # a fresh leader whose metadata has not reached the broker answering yet
+    KafkaError.UNKNOWN_LEADER_EPOCH, KafkaError.FENCED_LEADER_EPOCH,
 })
 
 

@@ -57,6 +57,19 @@ from streams.batching.upstream import require_upstream
 
 __all__ = ["BatchConsumer"]
 
+#: After a handler failure Faust stops the worker; should its stop sequence hang (seen on a
+#: loaded machine), the process exits anyway so supervisors restart it.
+HARD_EXIT_AFTER_S = 30.0
+
+
+def _exit_if_stuck(seconds: float) -> None:
+    import os
+    import threading
+
+    timer = threading.Timer(seconds, os._exit, args=(1,))
+    timer.daemon = True
+    timer.start()
+
 
 class BatchConsumer(faust_aiokafka.Consumer):
     """Faust's aiokafka ``Consumer`` whose drain loop hands whole chunks to batch agents."""
@@ -139,6 +152,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
             await asyncio.wait_for(self.commit(), timeout=10.0)
         except Exception as exc:
             self.log.warning("commit before stopping failed: %r", exc)
+        _exit_if_stuck(HARD_EXIT_AFTER_S)
         await self.app.crash(failure)
 
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:

@@ -26,6 +26,7 @@ from forewarn.devinfra.workers import WorkerProcess
 from forewarn.simulate import SimulationConfig, simulate_to_dir
 from schemas.timefmt import parse_rfc3339
 from streams.config import load_config
+from streams.outbox import WATERMARK_HEADER
 from streams.producer import RecordProducer, account_key
 from streams.readback import read_topic
 from streams.settings import Settings
@@ -124,7 +125,9 @@ def _snapshot(client: redis.Redis, settings: Settings) -> dict[str, object]:
 
 
 def _published(settings: Settings) -> list[dict]:
-    return [orjson.loads(r.value) for r in read_topic(settings, settings.topics.trigger_firings, timeout=60)]
+    """The firings on the firings topic (the detector's watermark markers left out)."""
+    return [orjson.loads(r.value) for r in read_topic(settings, settings.topics.trigger_firings, timeout=60)
+            if WATERMARK_HEADER not in r.headers]
 
 
 @pytest.fixture(scope="module")

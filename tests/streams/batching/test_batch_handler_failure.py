@@ -42,7 +42,7 @@ def test_failing_handler_stops_worker_and_restart_resumes(settings, spawn_worker
     args = ["--topic", topic, "--group", group, "--namespace", namespace, "--session-timeout", "6", "--ttl", "3600"]
 
     failing = spawn_worker(*args, "--fail-on-account", POISON)
-    returncode = failing.proc.wait(90)
+    returncode = failing.proc.wait(180)
     log = failing.log_text()
 
     assert returncode != 0, "a failing handler must end the worker with a non-zero exit"
