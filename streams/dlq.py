@@ -1,7 +1,7 @@
 """Replaying dead-lettered records to the topic they came from, once, after a fix.
 
 A dead-lettered record carries its ``reason`` and ``source-topic`` headers (see
-``streams.agents.ingest.dlq_headers``). ``replay_dlq`` re-publishes the records
+``streams.agents.dead_letter.dlq_headers``). ``replay_dlq`` re-publishes the records
 of a dead-letter topic — all of them, or those of one reason — to their source
 topic, byte for byte, with a ``replayed-from`` header naming the DLQ position.
 

@@ -32,7 +32,7 @@ from detectors.store import NO_TIME, Changes, Loaded, Store
 from schemas.event import Event, EventError, parse_event
 from schemas.timefmt import US_PER_SECOND
 from streams.agents.detect_metrics import DetectMetrics
-from streams.agents.ingest import dlq_headers
+from streams.agents.dead_letter import dlq_headers
 from streams.outbox import WATERMARK_HEADER, OutboxPublisher, OutboxRecord
 from streams.settings import Settings
 from streams.stores.detector_redis import RedisDetectorStore, firing_record

@@ -13,7 +13,7 @@ import time
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-from streams.agents.ingest import dlq_headers
+from streams.agents.dead_letter import dlq_headers
 from streams.dlq import REPLAYED_FROM, DlqReplayError, committed_offsets, replay_dlq, replay_group
 from streams.producer import RecordProducer
 from streams.readback import Record
