@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from forewarn.devinfra.errors import DevInfraError
-from forewarn.devinfra.procs import ensure_port_free, free_port, pid_alive, stop_pid, tail
+from forewarn.devinfra.procs import ServerProcess, ensure_port_free, free_port, tail
 
 __all__ = ["DEPLOY_DIR", "KafkaBroker", "resolve_jars", "start_kafka", "wait_for_kafka"]
 
@@ -30,8 +30,10 @@ HEAP = os.environ.get("FOREWARN_KAFKA_HEAP", "-Xmx1g")
 
 
 @dataclass
-class KafkaBroker:
+class KafkaBroker(ServerProcess):
     """A broker this process (or an earlier ``dev up``) started."""
+
+    stop_timeout_s = 30.0  # a broker flushes its logs on SIGTERM
 
     pid: int
     port: int
@@ -46,11 +48,7 @@ class KafkaBroker:
     def log_path(self) -> Path:
         return self.data_dir / "logs" / "server.log"
 
-    def alive(self) -> bool:
-        return pid_alive(self.pid)
 
-    def stop(self) -> None:
-        stop_pid(self.pid, timeout=30.0)
 
 
 def _cache_root() -> Path:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from forewarn.devinfra.errors import DevInfraError
 
-__all__ = ["free_port", "ensure_port_free", "pid_alive", "stop_pid", "tail"]
+__all__ = ["ServerProcess", "free_port", "ensure_port_free", "pid_alive", "stop_pid", "tail"]
 
 
 def free_port() -> int:
@@ -74,3 +74,21 @@ def tail(path: Path, lines: int = 5) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return ""
+
+
+class ServerProcess:
+    """A server started in a session of its own (``pid`` leads its process group).
+
+    Alive while its pid lives; ``stop`` sends SIGTERM to the group, waits up to
+    ``stop_timeout_s``, then SIGKILLs what is left. Subclasses are dataclasses with a
+    ``pid`` field.
+    """
+
+    pid: int
+    stop_timeout_s = 15.0
+
+    def alive(self) -> bool:
+        return pid_alive(self.pid)
+
+    def stop(self) -> None:
+        stop_pid(self.pid, timeout=self.stop_timeout_s)

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from forewarn.devinfra.errors import DevInfraError
-from forewarn.devinfra.procs import ensure_port_free, free_port, pid_alive, stop_pid, tail
+from forewarn.devinfra.procs import ServerProcess, ensure_port_free, free_port, tail
 
 __all__ = ["RedisServer", "redis_server_binary", "start_redis", "wait_for_redis"]
 
 
 @dataclass
-class RedisServer:
+class RedisServer(ServerProcess):
     pid: int
     port: int
     data_dir: Path
@@ -29,11 +29,7 @@ class RedisServer:
     def log_path(self) -> Path:
         return self.data_dir / "redis.log"
 
-    def alive(self) -> bool:
-        return pid_alive(self.pid)
 
-    def stop(self) -> None:
-        stop_pid(self.pid, timeout=15.0)
 
 
 def redis_server_binary(install: bool = True) -> str:

@@ -37,7 +37,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from forewarn.devinfra.errors import DevInfraError
 from forewarn.devinfra.kafka import KafkaBroker, start_kafka, wait_for_kafka
-from forewarn.devinfra.procs import free_port, pid_alive, stop_pid, tail
+from forewarn.devinfra.procs import ServerProcess, free_port, tail
 from forewarn.devinfra.redis import redis_server_binary, wait_for_redis
 
 __all__ = ["CertificateAuthority", "CertFiles", "SecureKafka", "TlsRedis", "start_secure_kafka", "start_tls_redis"]
@@ -211,7 +211,7 @@ def start_secure_kafka(data_dir: Path, ca: CertificateAuthority, scram_users: di
 
 
 @dataclass
-class TlsRedis:
+class TlsRedis(ServerProcess):
     """``redis-server`` listening only on TLS (plain port off), clients need a CA-signed certificate."""
 
     pid: int
@@ -227,11 +227,7 @@ class TlsRedis:
     def log_path(self) -> Path:
         return self.data_dir / "redis.log"
 
-    def alive(self) -> bool:
-        return pid_alive(self.pid)
 
-    def stop(self) -> None:
-        stop_pid(self.pid, timeout=15.0)
 
 
 def start_tls_redis(data_dir: Path, ca: CertificateAuthority, acl_users: dict[str, str],
