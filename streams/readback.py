@@ -23,34 +23,57 @@ class Record:
     offset: int
 
 
+def _end_offsets(settings: Settings, topic: str, timeout: float) -> dict[int, int]:
+    """Each partition's high watermark, from a read_uncommitted client.
+
+    A read_committed client is told the last *stable* offset, which lags while the
+    broker is still writing the commit markers of a transaction that has already
+    returned; the high watermark does not.
+    """
+    probe = Consumer(settings.confluent_config(**{
+        "group.id": f"forewarn-readback-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False,
+        "isolation.level": "read_uncommitted", "log_level": 3,
+    }))
+    try:
+        parts = probe.list_topics(topic, timeout=timeout).topics[topic].partitions
+        return {p: probe.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)[1] for p in parts}
+    finally:
+        probe.close()
+
+
 def read_topic(settings: Settings, topic: str, timeout: float = 30.0) -> list[Record]:
-    """Every record of ``topic`` up to the end offsets at call time, partition by partition."""
+    """Every committed record of ``topic`` up to the end offsets at call time, partition by partition.
+
+    It stops on the consumer's *position*, not on the last record seen: a topic written
+    in transactions (``forewarn dlq replay``) ends with a commit marker that is never
+    delivered as a record. Raises ``TimeoutError`` rather than return part of a topic.
+    """
+    ends = _end_offsets(settings, topic, timeout)
     consumer = Consumer(settings.confluent_config(**{
         "group.id": f"forewarn-readback-{uuid.uuid4().hex[:8]}",
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",
+        "isolation.level": "read_committed",
         "log_level": 3,
     }))
     try:
-        meta = consumer.list_topics(topic, timeout=timeout).topics[topic]
-        ends = {}
-        for p in meta.partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)
-            if high > low:
-                ends[p] = high
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
+        pending = {p for p, end in ends.items() if end > 0}
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in pending])
         out: list[Record] = []
         deadline = time.monotonic() + timeout
-        pending = dict(ends)
-        while pending and time.monotonic() < deadline:
-            for msg in consumer.consume(10_000, timeout=0.5):
+        while pending:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{topic}: could not read partitions {sorted(pending)} to their end offsets "
+                                   f"in {timeout:.0f}s")
+            for msg in consumer.consume(10_000, timeout=0.2):
                 if msg.error():
                     continue
                 p = msg.partition()
-                if p in pending and msg.offset() < ends[p]:
+                if msg.offset() < ends[p]:
                     out.append(Record(msg.key(), msg.value(), dict(msg.headers() or []), p, msg.offset()))
-                    if msg.offset() + 1 >= ends[p]:
-                        pending.pop(p)
+            for tp in consumer.position([TopicPartition(topic, p) for p in pending]):
+                if tp.offset >= ends[tp.partition]:
+                    pending.discard(tp.partition)
         return out
     finally:
         consumer.close()
@@ -92,6 +115,10 @@ class TopicFollower:
                 p = msg.partition()
                 out.append(Record(msg.key(), msg.value(), dict(msg.headers() or []), p, msg.offset()))
                 self._next[p] = msg.offset() + 1
+            # past a transaction's commit marker, which is never delivered as a record
+            for tp in self._consumer.position([TopicPartition(self.topic, p) for p in self._partitions]):
+                if tp.offset > self._next[tp.partition]:
+                    self._next[tp.partition] = tp.offset
         return out
 
     def close(self) -> None:

@@ -11,12 +11,11 @@ import sys
 import time
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from streams.agents.dead_letter import dlq_headers
 from streams.dlq import REPLAYED_FROM, DlqReplayError, committed_offsets, replay_dlq, replay_group
 from streams.producer import RecordProducer
-from streams.readback import Record
+from streams.readback import read_topic
 from streams.topics import ensure_topics
 
 pytestmark = pytest.mark.integration
@@ -32,43 +31,9 @@ def _dead_letter(settings, records: list[tuple[str, bytes]], source: str | None 
     producer.flush()
 
 
-def _read(settings, topic: str) -> list:
-    """Every committed record of ``topic`` (read_committed), ending at the end offsets.
-
-    Unlike ``read_topic`` it stops on the consumer's position, because a topic written
-    in transactions ends with a commit marker that is never delivered as a record.
-    The end offsets come from a read_uncommitted client: a read_committed one is told
-    the last *stable* offset, which lags while the broker is still writing the commit
-    markers of a transaction that has already returned.
-    """
-    conf = {"group.id": f"dlq-test-read-{time.monotonic_ns()}", "enable.auto.commit": False, "log_level": 3}
-    probe = Consumer(settings.confluent_config(**conf, **{"isolation.level": "read_uncommitted"}))
-    try:
-        parts = probe.list_topics(topic, timeout=30).topics[topic].partitions
-        ends = {p: probe.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1] for p in parts}
-    finally:
-        probe.close()
-    consumer = Consumer(settings.confluent_config(**conf, **{"isolation.level": "read_committed"}))
-    try:
-        pending = {p for p, end in ends.items() if end > 0}
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in pending])
-        out, deadline = [], time.monotonic() + 60
-        while pending and time.monotonic() < deadline:
-            for msg in consumer.consume(10_000, timeout=0.2):
-                if not msg.error():
-                    out.append(Record(msg.key(), msg.value(), dict(msg.headers() or []), msg.partition(), msg.offset()))
-            for tp in consumer.position([TopicPartition(topic, p) for p in pending]):
-                if tp.offset >= ends[tp.partition]:
-                    pending.discard(tp.partition)
-        assert not pending, f"could not read {topic} to its end"
-        return out
-    finally:
-        consumer.close()
-
-
 def _replayed(settings, topic: str | None = None) -> collections.Counter:
     """Values in the source topic that a replay put there, counted."""
-    recs = _read(settings, topic or settings.topics.usage_events)
+    recs = read_topic(settings, topic or settings.topics.usage_events)
     return collections.Counter(r.value for r in recs if REPLAYED_FROM in r.headers)
 
 
@@ -104,7 +69,7 @@ def test_replay_by_reason_then_all_replays_each_record_once(settings):
     assert _replayed(settings) == collections.Counter(v for _, v in json_bad + naive)
 
     # The replayed copy says where it came from, and keeps key and bytes.
-    copies = [r for r in _read(settings, settings.topics.usage_events) if REPLAYED_FROM in r.headers]
+    copies = [r for r in read_topic(settings, settings.topics.usage_events) if REPLAYED_FROM in r.headers]
     origin = {r.headers[REPLAYED_FROM].decode().rsplit(":", 2)[0] for r in copies}
     assert origin == {dlq}
     assert {r.key for r in copies} <= {f"acct-{i}".encode() for i in range(7)}
