@@ -62,11 +62,31 @@ class Runtimes:
 
             config, client = self._shared()
             s = self.settings
-            engine = Engine.from_config(config, allowed_lateness_us=int(s.allowed_lateness_s * 1_000_000))
-            store = RedisDetectorStore(client, engine.codec, namespace=f"det:{s.topics.usage_events}")
-            metrics = DetectMetrics(self.registry, [r.name for r in engine.rules])
-            self._detect = DetectRuntime(s, engine, store, metrics)
+            lateness_us = int(s.allowed_lateness_s * 1_000_000)
+            engine = Engine.from_config(config, allowed_lateness_us=lateness_us)
+            namespace = f"det:{s.topics.usage_events}"
+            store = RedisDetectorStore(client, engine.codec, namespace=namespace)
+            dropoff = self._dropoff(config, client, namespace, lateness_us)
+            names = [r.name for r in engine.rules] + ([] if dropoff is None else dropoff.names)
+            metrics = DetectMetrics(self.registry, names)
+            self._detect = DetectRuntime(s, engine, store, metrics, dropoff=dropoff)
         return self._detect
+
+    def _dropoff(self, config, client, namespace: str, lateness_us: int):
+        """The live usage_drop models, or None when the config has no usage_drop trigger."""
+        from detectors.online import CheckpointCodec, UsageDrop
+        from streams.agents.dropoff import DropOffMetrics, DropOffRuntime
+        from streams.stores.dropoff_redis import RedisDropOffStore
+
+        specs = [t.rule for t in config.triggers.values() if isinstance(t.rule, UsageDrop)]
+        if not specs:
+            return None
+        key = self.settings.model_checkpoint_key
+        codec = None if key is None else CheckpointCodec(key.get_secret_value().encode())
+        retire_ms = max(s.build(allowed_lateness_us=lateness_us).retire_after_days for s in specs) * 86_400_000
+        store = RedisDropOffStore(client, namespace, accounts_ttl_ms=retire_ms)
+        return DropOffRuntime(specs, store, codec, DropOffMetrics(self.registry, [s.name for s in specs]),
+                              allowed_lateness_us=lateness_us)
 
     @property
     def policy(self) -> PolicyRuntime:

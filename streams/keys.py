@@ -15,6 +15,8 @@ per-chunk atomic write impossible on a cluster.)
 >>> k = PartitionKeys("det:usage-events", 3)
 >>> k.record, k.account("acct-1")
 ('fw:{det:usage-events:3}:rec', 'fw:{det:usage-events:3}:a:acct-1')
+>>> k.drop_record, k.drop_accounts("usage_drop")
+('fw:{det:usage-events:3}:drop:rec', 'fw:{det:usage-events:3}:drop:a:usage_drop')
 """
 
 from __future__ import annotations
@@ -56,6 +58,19 @@ class PartitionKeys:
     def account(self, account_id: str) -> str:
         """String: the account's encoded state; TTL = the engine's state time-to-live."""
         return self.account_prefix + account_id
+
+    # -- the online drop-off models (usage_drop triggers): their own atomic unit, same hash tag --
+
+    @property
+    def drop_record(self) -> str:
+        """Hash: ``applied_offset`` of the drop-off unit, and ``m:<trigger>`` → the trigger's signed
+        model checkpoint (detectors.online.checkpoint). No TTL: it is the partition's progress."""
+        return f"fw:{self.tag}:drop:rec"
+
+    def drop_accounts(self, trigger: str) -> str:
+        """Hash: account id → the account's drop-off state (JSON: profile, scorer memory, episode, open
+        days). TTL = the detector's retirement age, renewed by every write (every day close writes them all)."""
+        return f"fw:{self.tag}:drop:a:{trigger}"
 
 
 # -- the dispatcher: one key per command, tagged by account (each claim script touches one key) --

@@ -57,7 +57,7 @@ from typing import Any
 from detectors.online.base import DropScorer
 from detectors.online.episodes import Episode, EpisodePolicy
 from detectors.online.profile import ActivityProfile, Horizons
-from detectors.online.tally import SILENT_DAY, DayTally, EventLike
+from detectors.online.tally import SILENT_DAY, TICK_TYPE, DayTally, EventLike
 from detectors.online.threshold import QuantileThreshold
 from schemas.firing import Firing, firing_sort_key
 from schemas.timefmt import US_PER_DAY, US_PER_MINUTE, format_rfc3339
@@ -234,6 +234,8 @@ class DropOffDetector:
             self.closed_through += 1
 
     def _count(self, ev: EventLike) -> None:
+        if ev.type == TICK_TYPE:
+            return  # a watermark tick moves time, it is nobody's usage
         day = ev.ts // US_PER_DAY
         acct = self.accounts.get(ev.account_id)
         if acct is None:
@@ -344,28 +346,40 @@ class DropOffDetector:
 
     # -- state ----------------------------------------------------------------------
 
-    def snapshot(self) -> dict[str, Any]:
-        """Everything the detector knows, for a checkpoint (the scorer and threshold as objects)."""
-        return {
+    def snapshot(self, accounts: bool = True) -> dict[str, Any]:
+        """Everything the detector knows, for a checkpoint (the scorer and threshold as objects).
+
+        ``accounts=False`` leaves the accounts out: the partition-wide model alone, for a
+        store that keeps each account's ``AccountDrop.encode()`` on its own (the live runtime).
+        """
+        snap = {
             "trigger": self.trigger,
             "watermark": self.watermark,
             "max_ts": self.max_ts,
             "applied_offset": self.applied_offset,
             "closed_through": self.closed_through,
-            "accounts": {aid: self.accounts[aid].encode() for aid in self._order},
             "scorer": self.scorer,
             "threshold": self.threshold,
         }
+        if accounts:
+            snap["accounts"] = {aid: self.accounts[aid].encode() for aid in self._order}
+        return snap
 
-    def restore(self, snapshot: Mapping[str, Any]) -> None:
-        """Take over a snapshot's state (this detector's policy, horizons and hook are kept)."""
+    def restore(self, snapshot: Mapping[str, Any], accounts: Mapping[str, AccountDrop] | None = None) -> None:
+        """Take over a snapshot's state (this detector's policy, horizons and hook are kept).
+
+        ``accounts``: the accounts, already decoded, of a snapshot taken with ``accounts=False``.
+        """
         self.trigger = snapshot["trigger"]
         self.watermark = int(snapshot["watermark"])
         self.max_ts = int(snapshot["max_ts"])
         self.applied_offset = int(snapshot["applied_offset"])
         ct = snapshot["closed_through"]
         self.closed_through = None if ct is None else int(ct)
-        self.accounts = {aid: AccountDrop.decode(data) for aid, data in snapshot["accounts"].items()}
+        if accounts is not None:
+            self.accounts = dict(accounts)
+        else:
+            self.accounts = {aid: AccountDrop.decode(data) for aid, data in snapshot["accounts"].items()}
         self._order = sorted(self.accounts)
         self.scorer = snapshot["scorer"]
         self.threshold = snapshot["threshold"]

@@ -29,13 +29,15 @@ import zlib
 from typing import Any, Protocol
 
 __all__ = ["DayTally", "EventLike", "SESSION", "FEATURE", "PAYMENT_FAILED", "TICKET_OPENED", "CANCELED",
-           "ACTIVITY_TYPES", "SILENT_DAY", "event_hash"]
+           "ACTIVITY_TYPES", "SILENT_DAY", "TICK_TYPE", "event_hash"]
 
 SESSION = "session.started"
 FEATURE = "feature.used"
 PAYMENT_FAILED = "payment.failed"
 TICKET_OPENED = "ticket.opened"
 CANCELED = "subscription.canceled"
+#: The type of a watermark tick (``streams.ticks``): it moves the partition's watermark, it is no account's usage.
+TICK_TYPE = "forewarn.watermark"
 #: Activity, as DESIGN.md defines it for the seed triggers.
 ACTIVITY_TYPES = frozenset({SESSION, FEATURE})
 

@@ -9,6 +9,9 @@ client is blocking):
    and hands over its changes;
 3. one Lua script stores the changes, the applied offset and the outbox
    (dead letters for malformed and late events, firings) together;
+   when the config has ``usage_drop`` triggers, their drop-off models
+   (``streams.agents.dropoff``) take the chunk first and store their own
+   state, applied offset and firings in a script of their own;
 4. the outbox is published with an idempotent producer and trimmed once acked.
 
 A redelivered chunk finds its offsets applied and changes nothing; its outbox
@@ -32,6 +35,7 @@ from detectors.store import NO_TIME, Changes, Loaded, Store
 from schemas.event import Event, EventError, parse_event
 from schemas.timefmt import US_PER_SECOND
 from streams.agents.detect_metrics import DetectMetrics
+from streams.agents.dropoff import DropOffRuntime
 from streams.agents.dead_letter import dlq_headers
 from streams.outbox import WATERMARK_HEADER, OutboxPublisher, OutboxRecord
 from streams.settings import Settings
@@ -83,9 +87,11 @@ class DetectRuntime:
     """Runs the engine for the partitions this worker owns; every method is for one partition at a time."""
 
     def __init__(self, settings: Settings, engine: Engine, store: RedisDetectorStore, metrics: DetectMetrics,
-                 producer: Producer | None = None):
+                 producer: Producer | None = None, dropoff: DropOffRuntime | None = None):
         self.settings = settings
         self.engine = engine
+        #: The config's usage_drop triggers (None when it has none: the rule path runs alone).
+        self.dropoff = dropoff
         self.store = store
         self.metrics = metrics
         self.topics = {"firings": settings.topics.trigger_firings, "dlq": settings.topics.usage_events_dlq}
@@ -108,10 +114,14 @@ class DetectRuntime:
     def assigned(self, partition: int) -> None:
         self._outbox_checked.discard(partition)
         self.progress.pop(partition, None)
+        if self.dropoff is not None:
+            self.dropoff.assigned(partition)
 
     def revoked(self, partition: int) -> None:
         self._outbox_checked.discard(partition)
         self.progress.pop(partition, None)
+        if self.dropoff is not None:
+            self.dropoff.revoked(partition)
         try:  # a partition this worker no longer owns has no delay of its own
             self.metrics.watermark_delay.remove(str(partition))
         except KeyError:
@@ -136,6 +146,9 @@ class DetectRuntime:
                     events.append(parsed)
                     offsets.append(rec.offset)
                     source_of[id(parsed)] = rec
+            if self.dropoff is not None:
+                # Before the rules: its firings enter the outbox ahead of the rules' watermark marker.
+                self.dropoff.process(partition, events, offsets, records[-1].offset)
             staged = _Staged(self.store, self.metrics)
             result = self.engine.process_chunk(partition, events, staged, offsets=offsets,
                                                last_offset=records[-1].offset)
@@ -184,6 +197,8 @@ class DetectRuntime:
             if now - wall < idle_after or watermark <= NO_TIME:
                 return None
             target = watermark + int((now - wall) * US_PER_SECOND)
+            if self.dropoff is not None:
+                self.dropoff.advance(partition, target - 1)  # every account scored for the days that end
             staged = _Staged(self.store, self.metrics)
             result = self.engine.advance_to(partition, target - 1, staged)
             self._apply(partition, staged.changes,
