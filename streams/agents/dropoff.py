@@ -95,6 +95,8 @@ class _Unit:
     stored_ids: dict[str, set[str]]
     #: Triggers whose stored accounts are to be replaced whole (after a cold start).
     replace: set[str] = field(default_factory=set)
+    #: Account-days scored per trigger as last exported (the detectors' counts are cumulative).
+    scored: dict[str, int] = field(default_factory=dict)
 
 
 class DropOffRuntime:
@@ -183,6 +185,9 @@ class DropOffRuntime:
             closed = det.counts.days_closed - days_before[t]
             if closed:
                 self.metrics.days_closed.labels(trigger=t).inc(closed)
+                scored = det.counts.account_days_scored
+                self.metrics.scored.labels(trigger=t).inc(scored - unit.scored.get(t, 0))
+                unit.scored[t] = scored
             threshold = det.threshold.value
             self.metrics.threshold.labels(trigger=t, partition=str(partition)).set(
                 float("nan") if threshold is None else threshold)
