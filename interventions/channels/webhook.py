@@ -29,16 +29,14 @@ errors may pass on another attempt; other answers will not (``rejected``).
 
 from __future__ import annotations
 
-import ssl
 import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-import httpx
 from pydantic import SecretBytes
 
 from interventions.channels.base import Channel, ChannelSpec
-from interventions.channels.http_transport import CoalescingTransport
+from interventions.channels.http1 import HttpClient, HttpError, HttpTimeout, check_header, default_ssl_context
 from interventions.channels.signing import (
     COMMAND_ID_HEADER,
     IDEMPOTENCY_HEADER,
@@ -55,6 +53,10 @@ __all__ = ["WebhookChannel", "RETRYABLE_STATUS"]
 
 RETRYABLE_STATUS = frozenset({408, 425, 429})
 _URL_EXAMPLE = "https://hooks.example.com/forewarn"
+#: Set by the channel on every request; a configured header of the same name would be overridden or break framing.
+_OWN_HEADERS = frozenset(h.lower() for h in ("Host", "Content-Type", "Content-Length", "Transfer-Encoding", "Connection",
+                                             IDEMPOTENCY_HEADER, COMMAND_ID_HEADER, TIMESTAMP_HEADER,
+                                             SIGNATURE_HEADER))
 
 
 def read_url(node: MapNode) -> str:
@@ -71,12 +73,19 @@ def read_headers(node: MapNode) -> dict[str, str]:
         return {}
     out = {}
     for name, value in headers_node.as_map("{X-Team: success}").items():
-        out[name] = value.as_str(what="header value", example="success")
+        text = value.as_str(what="header value", example="success")
+        if name.lower() in _OWN_HEADERS:
+            raise value.error(f"header {name!r} is set by the channel itself; remove it")
+        try:
+            check_header(name, text)
+        except ValueError as exc:
+            raise value.error(f"{exc}; use a token name and printable ASCII, e.g. X-Team: success") from None
+        out[name] = text
     return out
 
 
 class WebhookChannel(Channel):
-    """Signed JSON POSTs over one pooled HTTP client (thread-safe)."""
+    """Signed JSON POSTs over one pool of kept-alive connections (thread-safe)."""
 
     kind: ClassVar[str] = "webhook"
     keys: ClassVar[tuple[str, ...]] = ("url", "headers", "ca_file")
@@ -88,14 +97,14 @@ class WebhookChannel(Channel):
         self._secret = SecretBytes(secret.encode())  # masked in every repr and log line
         self._guard = guard
         self._url: str = spec.options["url"]
-        self._extra_headers: dict[str, str] = dict(spec.options.get("headers") or {})
+        extra = dict(spec.options.get("headers") or {})
+        for name, value in extra.items():  # parse_options checked a config's; a spec built in code is checked here
+            check_header(name, value)
+        self._extra_headers = [(n, v) for n, v in extra.items() if n.lower() not in _OWN_HEADERS]
+        # The SSL context is built on the first https send (loading a CA bundle takes a while).
         ca_file = spec.options.get("ca_file")
-        verify = ssl.create_default_context(cafile=ca_file) if ca_file else True
-        self._transport = CoalescingTransport(max_connections=max_connections, verify=verify)
-        # Requests go straight to httpx's transport: the Client layer adds nothing we want (no redirects,
-        # cookies, auth or environment proxies) and costs a third of a request's CPU time.
-        t = spec.timeout_s
-        self._timeouts = {"connect": t, "read": t, "write": t, "pool": t}
+        self._client = HttpClient(max_connections=max_connections,
+                                  ssl_context=default_ssl_context(ca_file) if ca_file else None)
 
     @classmethod
     def parse_options(cls, node: MapNode) -> dict[str, Any]:
@@ -117,35 +126,33 @@ class WebhookChannel(Channel):
         target = self._guard.check(self._url)
         payload = self.body(command, body)
         stamp = str(int(time.time()))
-        headers = {
-            **self._extra_headers,
-            "Host": target.host_header,
-            "Content-Type": "application/json",
-            IDEMPOTENCY_HEADER: command.command_id,
-            COMMAND_ID_HEADER: command.command_id,
-            TIMESTAMP_HEADER: stamp,
-            SIGNATURE_HEADER: sign(self._secret.get_secret_value(), stamp, payload),
-        }
-        extensions: dict = {"timeout": self._timeouts}
-        if target.scheme == "https":
-            extensions["sni_hostname"] = target.host  # verify the certificate against the name, not the pinned IP
+        command_id = command.command_id
+        headers = [
+            ("Host", target.host_header),
+            ("Content-Type", "application/json"),
+            (IDEMPOTENCY_HEADER, command_id),
+            (COMMAND_ID_HEADER, command_id),
+            (TIMESTAMP_HEADER, stamp),
+            (SIGNATURE_HEADER, sign(self._secret.get_secret_value(), stamp, payload)),
+            *self._extra_headers,
+        ]
         try:
-            response = self._transport.handle_request(
-                httpx.Request("POST", target.pinned_url, content=payload, headers=headers, extensions=extensions))
-            try:
-                response.read()
-            finally:
-                response.close()
-        except httpx.TimeoutException as exc:
+            response = self._client.request(
+                "POST", target.scheme, target.ip, target.port, target.path, headers, payload,
+                timeout=self.spec.timeout_s,
+                # verify the certificate against the name, not the pinned IP
+                server_hostname=target.host if target.scheme == "https" else None)
+        except ValueError as exc:  # a command id no header can carry: no attempt can send it
+            raise DeliveryError("invalid_header", f"{self.name}: {exc}", retryable=False) from None
+        except HttpTimeout as exc:
             raise DeliveryError("timeout", f"{self.name}: no answer within {self.spec.timeout_s:g}s "
-                                f"({type(exc).__name__})", retryable=True) from None
-        except httpx.HTTPError as exc:
-            raise DeliveryError("connection", f"{self.name}: {type(exc).__name__}: {str(exc)[:200]}",
-                                retryable=True) from None
-        status = response.status_code
+                                f"({str(exc)[:200]})", retryable=True) from None
+        except HttpError as exc:
+            raise DeliveryError("connection", f"{self.name}: {str(exc)[:200]}", retryable=True) from None
+        status = response.status
         if 200 <= status < 300:
             return f"HTTP {status}"
-        detail = f"{self.name}: HTTP {status} {response.reason_phrase}"
+        detail = f"{self.name}: HTTP {status} {response.reason}"
         if status >= 500 or status in RETRYABLE_STATUS:
             raise DeliveryError("http_5xx" if status >= 500 else f"http_{status}", detail, retryable=True)
         if 300 <= status < 400:
@@ -153,4 +160,4 @@ class WebhookChannel(Channel):
         raise DeliveryError("rejected", detail, retryable=False)
 
     def close(self) -> None:
-        self._transport.close()
+        self._client.close()

@@ -124,10 +124,10 @@ def test_each_request_is_one_write_on_a_reused_connection():
         channel = _channel(WebhookChannel, rx.url())
         for n in range(3):
             channel.deliver(_command(n), _command(n).model_dump_json().encode())
-        streams = channel._transport.backend.streams
+        client = channel._client
         channel.close()
     assert len(rx.accepted()) == 3 and all(a.signature_ok for a in rx.arrivals)
-    assert len(streams) == 1 and streams[0].writes == 3
+    assert client.connections_opened == 1 and client.recent[0].writes == 3
 
 
 def test_https_target_is_pinned_to_the_vetted_address_and_verified_against_the_host_name(tmp_path):
@@ -144,3 +144,27 @@ def test_https_target_is_pinned_to_the_vetted_address_and_verified_against_the_h
     assert err.value.retryable and err.value.reason == "connection"
     (arrival,) = rx.arrivals
     assert arrival.signature_ok and arrival.headers["host"] == f"localhost:{rx.port}"
+
+
+def test_a_command_id_no_header_can_carry_fails_for_good_without_sending():
+    with WebhookReceiver(secret=SECRET.encode()) as rx:
+        channel = _channel(WebhookChannel, rx.url())
+        bad = _command().model_copy(update={"command_id": "cmd-1\r\nX-Injected: 1"})
+        with pytest.raises(DeliveryError) as err:
+            channel.deliver(bad, b"{}")
+        channel.close()
+    assert (err.value.reason, err.value.retryable) == ("invalid_header", False)
+    assert rx.arrivals == []
+
+
+@pytest.mark.parametrize("headers,match", [("{Content-Length: '5'}", "set by the channel itself"),
+                                           ("{X-Forewarn-Signature: v1=x}", "set by the channel itself"),
+                                           ("{'X Team': a}", "not a valid header name"),
+                                           ("{X-Team: \"a\\r\\nX-Injected: 1\"}", "cannot carry")])
+def test_configured_headers_that_would_break_or_spoof_a_request_are_config_errors(headers, match):
+    from schemas.config_yaml import ConfigError, load_yaml_text
+
+    node = load_yaml_text(f"{{url: 'https://h.example.com/x', headers: {headers}}}", "channels.yaml").as_map()
+    with pytest.raises(ConfigError, match=match) as err:
+        WebhookChannel.parse_options(node)
+    assert str(err.value).startswith("channels.yaml:1:")
