@@ -21,9 +21,10 @@ def add_report_command(evaluate: typer.Typer) -> None:
         holdout: str = typer.Option("50%", help="Control share (as in the demo)."),
         min_sample: int = typer.Option(30, help="Minimum decisions per arm before an interval is given."),
     ) -> None:
-        """How often the report's 95 % uplift interval covers the simulator's planted uplift (target ≥ 90 %)."""
+        """How often the report's 95 % uplift interval covers the simulator's planted uplift (target ≥ 90 %),
+        and the report's ROI against the simulator's true ROI (target within ±10 %)."""
         from forewarn.demo.closed_loop import demo_config
-        from forewarn.evaluate.coverage import CoverageStudy
+        from forewarn.evaluate.coverage import ROI_TOLERANCE, CoverageStudy
         from streams.config import load_config
         from streams.settings import Settings
 
@@ -36,6 +37,9 @@ def add_report_command(evaluate: typer.Typer) -> None:
         console = Console()
         study = CoverageStudy(config, accounts, days, int(settings.allowed_lateness_s * 1_000_000), min_sample)
         rows = Table("seed", "trigger", "planted", "estimate", "95 % interval", "covered", title="Per seed")
+        rois = Table("seed", "report ROI", "true ROI", "error", "90-day retention diff, report / true",
+                     "tickets avoided per decision, report / true", "treated accounts / decisions",
+                     title="ROI per seed (report vs simulator truth)")
 
         def on_seed(r) -> None:
             for t, (truth, est, interval) in sorted(r.triggers.items()):
@@ -43,7 +47,9 @@ def add_report_command(evaluate: typer.Typer) -> None:
                              "–" if est is None else f"{est:+.3f}",
                              "not enough data" if interval is None else f"[{interval[0]:+.3f}, {interval[1]:+.3f}]",
                              {True: "yes", False: "NO", None: "–"}[r.covered(t)])
-            console.print(f"seed {r.seed} done")
+            rois.add_row(str(r.seed), *_roi_cells(r))
+            err = r.roi_error
+            console.print(f"seed {r.seed} done" + ("" if err is None else f" (ROI error {err:+.1%})"))
 
         with console.status("running the closed loop per seed"):
             results = study.run(list(range(1, seeds + 1)), on_seed)
@@ -55,5 +61,33 @@ def add_report_command(evaluate: typer.Typer) -> None:
                             "–" if math.isnan(cov) else f"{cov:.0%}",
                             "–" if math.isnan(cov) else ("met" if cov >= 0.9 else "not met"))
         console.print(summary)
-        console.print("ROI error vs the simulator's truth: not measured — the truth records no counterfactual "
-                      "inbound tickets, so the true ROI is not known to compare with.")
+        console.print(rois)
+        s = CoverageStudy.roi_summary(results)
+        roi = Table("seeds judged", f"within ±{ROI_TOLERANCE:.0%}", "median |error|", "largest |error|",
+                    f"target: all within ±{ROI_TOLERANCE:.0%}", title="ROI error vs the simulator's truth")
+        judged = s["judged"]
+        roi.add_row(f"{judged}/{s['seeds']}", str(s["within"]),
+                    "–" if not judged else f"{s['median_abs_error']:.1%}",
+                    "–" if not judged else f"{s['max_abs_error']:.1%}",
+                    "–" if not judged else ("met" if s["within"] == judged else "not met"))
+        console.print(roi)
+
+
+def _roi_cells(r) -> list[str]:
+    """Report and true ROI of one seed, their relative error, and the two differences behind them."""
+    def num(x: float | None, fmt: str, unit: str = "") -> str:
+        return "–" if x is None else format(x, fmt) + unit
+
+    rep = r.roi_report or {}
+    inputs = rep.get("inputs") or {}
+    true = r.roi_true
+    if true is None:
+        return [num(r.roi, ".2f", "×"), "–", "–", "–", "–", "–"]
+    return [
+        "not measurable" if r.roi is None else f"{r.roi:.2f}×",
+        num(true.roi, ".2f", "×"),
+        num(r.roi_error, "+.1%"),
+        f"{num(inputs.get('retention_difference'), '+.3f')} / {num(true.retention_difference, '+.3f')}",
+        f"{num(inputs.get('tickets_avoided_per_decision'), '+.3f')} / {num(true.avoided_per_decision, '+.3f')}",
+        f"{true.treated_accounts} / {true.treated_decisions}",
+    ]

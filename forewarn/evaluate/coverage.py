@@ -6,6 +6,10 @@ delivered back to the simulated customer — then builds the report exactly as
 ``forewarn report`` does and compares each trigger's uplift interval with the
 truth: the mean, over treated decisions, of (success − success without the
 intervention), which the simulator knows from its counterfactual replay.
+It also compares the report's ROI with the true ROI of the same run
+(``forewarn.evaluate.roi_truth``): the simulator keeps every treated account's
+untreated twin and follows both past the last day for the retention and ticket
+horizons.
 The live closed loop (``forewarn demo``) runs the same code on Kafka and Redis;
 this one runs in seconds a seed, so twenty seeds fit in minutes.
 """
@@ -19,14 +23,19 @@ from dataclasses import dataclass, field
 from detectors.config import ForewarnConfig
 from detectors.engine import Engine
 from detectors.memory_store import MemoryStore
+from forewarn.evaluate.roi_truth import TrueRoi, true_roi
 from forewarn.simulate import Simulation, SimulationConfig
 from interventions.measurement.decisions import decision_from_json
 from interventions.measurement.history import EventFileStats, parse_events
 from interventions.policy import PolicyEngine
 from interventions.store import InMemoryPolicyStore
 from schemas.event import Event, parse_event
+from schemas.timefmt import US_PER_DAY
 
-__all__ = ["SeedResult", "CoverageStudy", "run_seed"]
+__all__ = ["SeedResult", "CoverageStudy", "run_seed", "ROI_TOLERANCE"]
+
+#: The acceptance target: the report's ROI within ±10 % of the true ROI.
+ROI_TOLERANCE = 0.10
 
 
 @dataclass
@@ -34,7 +43,21 @@ class SeedResult:
     seed: int
     #: trigger -> (planted uplift, estimate, interval or None when 'not enough data')
     triggers: dict[str, tuple[float | None, float | None, tuple[float, float] | None]] = field(default_factory=dict)
-    roi: float | None = None
+    #: The report's ROI and its terms (``Roi.to_json()``), None without a costs section.
+    roi_report: dict | None = None
+    roi_true: TrueRoi | None = None
+
+    @property
+    def roi(self) -> float | None:
+        return None if self.roi_report is None else self.roi_report.get("roi")
+
+    @property
+    def roi_error(self) -> float | None:
+        """(report − truth) / |truth|; None when either is missing or the truth is 0."""
+        true = None if self.roi_true is None else self.roi_true.roi
+        if self.roi is None or true is None or true == 0:
+            return None
+        return (self.roi - true) / abs(true)
 
     def covered(self, trigger: str) -> bool | None:
         truth, _, interval = self.triggers.get(trigger, (None, None, None))
@@ -55,7 +78,7 @@ def run_seed(config: ForewarnConfig, seed: int, accounts: int, days: int, latene
     """One embedded closed loop and its report, compared with the planted truth."""
     from forewarn.report.build import report_for_config
 
-    sim = Simulation(SimulationConfig(accounts=accounts, days=days, seed=seed))
+    sim = Simulation(SimulationConfig(accounts=accounts, days=days, seed=seed), keep_twins=True)
     engine = Engine.from_config(config, allowed_lateness_us=lateness_us)
     store = MemoryStore()
     policy = PolicyEngine.from_config(config, InMemoryPolicyStore())
@@ -74,15 +97,23 @@ def run_seed(config: ForewarnConfig, seed: int, accounts: int, days: int, latene
             sim.feed([c.model_dump(mode="json") for c in result.commands])
     truth = sim.truth()
     stats = EventFileStats()
-    report = report_for_config(config, [decision_from_json(d.model_dump(mode="json")) for d in decisions],
-                               parse_events(raws, stats), stats, minimum_per_arm=minimum_per_arm).to_json()
+    records = [decision_from_json(d.model_dump(mode="json")) for d in decisions]
+    built = report_for_config(config, records, parse_events(raws, stats), stats, minimum_per_arm=minimum_per_arm)
+    report = built.to_json()
     planted = _planted(truth.treatments)
     out = SeedResult(seed)
     for row in report["triggers"]:
         interval = row.get("uplift_interval")
         out.triggers[row["trigger"]] = (planted.get(row["trigger"]), row.get("uplift"),
                                         tuple(interval) if interval else None)
-    out.roi = (report.get("roi") or {}).get("value")
+    costs = config.extra.get("costs")
+    if costs is not None:
+        horizon_days = built.retention.horizon_days
+        followed = sim.follow(max(int(horizon_days * US_PER_DAY), costs.ticket_horizon_us))
+        out.roi_report = report["roi"]
+        out.roi_true = true_roi(records, followed, {a.account_id: float(a.plan.mrr_usd) for a in sim.accounts},
+                                costs, {name: spec.channel for name, spec in config.interventions.items()},
+                                built.since, built.until, horizon_days)
     return out
 
 
@@ -116,3 +147,14 @@ class CoverageStudy:
             out[t] = {"seeds": len(results), "judged": len(judged), "covered": sum(judged),
                       "coverage": (sum(judged) / len(judged)) if judged else float("nan")}
         return out
+
+    @staticmethod
+    def roi_summary(results: list[SeedResult], tolerance: float = ROI_TOLERANCE) -> dict[str, float | int]:
+        """Seeds with both ROIs, how many within ``tolerance``, and the median and largest absolute error."""
+        errors = sorted(abs(e) for e in (r.roi_error for r in results) if e is not None)
+        median = float("nan")
+        if errors:
+            mid = len(errors) // 2
+            median = errors[mid] if len(errors) % 2 else (errors[mid - 1] + errors[mid]) / 2
+        return {"seeds": len(results), "judged": len(errors), "within": sum(1 for e in errors if e <= tolerance),
+                "median_abs_error": median, "max_abs_error": errors[-1] if errors else float("nan")}

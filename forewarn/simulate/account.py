@@ -133,6 +133,8 @@ class SimAccount:
         self.last_activity: int | None = None
         self.fact_ts = array("q")
         self.fact_code = bytearray()
+        #: When each inbound ticket was opened: what an intervention may avoid, for the ROI's truth.
+        self.inbound_ts = array("q")
         codes = world.codes
         if plan.onboarded_at is not None:
             self._schedule(plan.onboarded_at, "account.onboarded", self._users[0], {"plan": plan.plan},
@@ -344,6 +346,7 @@ class SimAccount:
         ticket = f"{self.account_id}-t{self._tickets}"
         user = self._users[int(rng.random() * len(self._users))]
         self._emit(out, ts, "ticket.opened", user, {"ticket_id": ticket, "origin": "inbound", "topic": topic}, None)
+        self.inbound_ts.append(ts)
         resolved = ts + _resolution_us(rng, self._world.inbound_mu, TICKET_TIME_SIGMA)
         self._schedule(resolved, "ticket.resolved", None, {"ticket_id": ticket, "origin": "inbound"}, None)
 
@@ -397,6 +400,7 @@ class SimAccount:
         twin._pending = list(self._pending)
         twin.fact_ts = array("q", self.fact_ts)
         twin.fact_code = bytearray(self.fact_code)
+        twin.inbound_ts = array("q", self.inbound_ts)
         return twin
 
     def met(self, wanted: str, start: int, end: int) -> bool:

@@ -14,7 +14,10 @@ the events already handed over. For each command the simulation records the
 counterfactual — would the trigger's success metric have been met had nobody
 intervened? — by replaying a copy of the account without it, then draws whether
 the intervention rescues the customer (the planted lift). ``truth()`` gathers
-everything a report is checked against.
+everything a report is checked against. With ``keep_twins=True`` those copies
+are kept, and ``follow()`` lives the treated accounts and their twins on past
+the last day: the counterfactual an ROI is checked against
+(``forewarn.simulate.counterfactual``).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import Any
 
 from forewarn.simulate.account import SimAccount, World
 from forewarn.simulate.config import SimulationConfig
+from forewarn.simulate.counterfactual import Counterfactuals, Course
 from forewarn.simulate.delivery import DeliveryNoise
 from forewarn.simulate.errors import SimulationError
 from forewarn.simulate.feedback import Outreach, parse_command
@@ -117,8 +121,9 @@ class Simulation:
     ['c1']
     """
 
-    def __init__(self, config: SimulationConfig):
+    def __init__(self, config: SimulationConfig, keep_twins: bool = False):
         self.config = config
+        self.keep_twins = keep_twins
         self.calendar = Calendar(config.start, config.days)
         self.world = World(self.calendar, config.core_features, config.inbound_resolution_median_hours,
                            config.proactive_resolution_median_hours)
@@ -136,6 +141,8 @@ class Simulation:
         self._queue: list[tuple[int, int, Outreach]] = []
         self._arrivals = 0
         self._command_ids: set[str] = set()
+        # command id -> (the account just before the command, the next day it has to live)
+        self._twins: dict[str, tuple[SimAccount, int]] = {}
         self.fed = {"accepted": 0, "duplicates": 0, "unknown_accounts": 0}
 
     @property
@@ -194,7 +201,15 @@ class Simulation:
         metric = success_metric(cmd.trigger)
         lift = self.config.lift_for(cmd.trigger) * PERSONAS[account.plan.persona].responsiveness
         window_end = cmd.decided_at + metric.window_us
-        natural = self._counterfactual(account, metric.wanted, cmd.decided_at, window_end)
+        natural = self._counterfactual(account, metric.wanted, cmd.decided_at, window_end, cmd.command_id)
+        applied, ticket, rescued_at = self._intervene(account, cmd, cursor, lift, metric.window_us, metric.wanted)
+        self.treatments.append(Treatment(cmd.command_id, cmd.account_id, cmd.trigger, cmd.intervention,
+                                         cmd.decided_at, applied, metric.wanted, window_end, lift, rescued_at,
+                                         natural, ticket))
+
+    def _intervene(self, account: SimAccount, cmd: Outreach, cursor: int, lift: float, window_us: int,
+                   wanted: str) -> tuple[int, str, int | None]:
+        """Deliver ``cmd`` to ``account``: its proactive ticket, and the rescue if the planted lift says so."""
         # The intervention's own random stream: the customer's usual behaviour is not disturbed by it.
         rng = Random(f"{self.config.seed}:command:{cmd.command_id}")
         applied = max(cmd.decided_at, cursor)
@@ -204,26 +219,77 @@ class Simulation:
         if rng.random() < lift:
             # A rescued customer answers well inside the success window, and before a cancellation
             # that was coming: an outreach that reaches someone still subscribed can keep them.
-            span_s = int(0.6 * metric.window_us // US_PER_SECOND)
+            span_s = int(0.6 * window_us // US_PER_SECOND)
             if account.churn_at is not None:
                 span_s = min(span_s, (account.churn_at - applied) // US_PER_SECOND - 1)
             if span_s >= 1:
                 at = applied + rng.randint(min(3600, span_s), span_s) * US_PER_SECOND
-                if account.rescue(metric.wanted, at, rng):
+                if account.rescue(wanted, at, rng):
                     rescued_at = at
-        self.treatments.append(Treatment(cmd.command_id, cmd.account_id, cmd.trigger, cmd.intervention,
-                                         cmd.decided_at, applied, metric.wanted, window_end, lift, rescued_at,
-                                         natural, ticket))
+        return applied, ticket, rescued_at
 
-    def _counterfactual(self, account: SimAccount, wanted: str, start: int, end: int) -> bool:
+    def _counterfactual(self, account: SimAccount, wanted: str, start: int, end: int, command_id: str) -> bool:
         """Whether the account meets ``wanted`` in ``[start, end)`` if nobody intervenes from now on."""
         twin = account.fork()
         last_day = min(self.calendar.days - 1, self.calendar.day_of(end - 1))
         scratch: list = []
         for day in range(self.next_day, last_day + 1):
             twin.live_day(day, scratch)
+        if self.keep_twins:
+            self._twins[command_id] = (twin, max(self.next_day, last_day + 1))
         return twin.met(wanted, start, end)
+
+    def follow(self, horizon_us: int) -> Counterfactuals:
+        """Every treated command's account with and without it, followed until ``decided_at + horizon_us``.
+
+        Needs ``keep_twins=True``. Commands still queued at the end are applied
+        on the way, as ``step()`` would have; nothing new is decided. The
+        simulation itself is left as it was: this lives copies.
+        """
+        if not self.keep_twins:
+            raise SimulationError("follow() needs the twins; create the Simulation with keep_twins=True")
+        queued: dict[str, list[Outreach]] = {}
+        for _, _, cmd in sorted(self._queue):
+            queued.setdefault(cmd.account_id, []).append(cmd)
+        ends: dict[str, int] = {}
+        for cmd in [*self.treatments, *(c for cmds in queued.values() for c in cmds)]:
+            ends[cmd.account_id] = max(ends.get(cmd.account_id, 0), cmd.decided_at + horizon_us)
+        twins = dict(self._twins)
+        applied = {t.command_id: t.applied_at for t in self.treatments}
+        decided = {t.command_id: t.decided_at for t in self.treatments}
+        factual: dict[str, Course] = {}
+        scratch: list = []
+        for account_id in sorted(ends):
+            account = self.account(account_id).fork()
+            waiting = queued.get(account_id, [])
+            for day in range(self.next_day, self.calendar.day_of(ends[account_id] - 1) + 1):
+                start = self.calendar.day_start(day)
+                while waiting and waiting[0].decided_at < start + US_PER_DAY:
+                    cmd = waiting.pop(0)
+                    metric = success_metric(cmd.trigger)
+                    lift = self.config.lift_for(cmd.trigger) * PERSONAS[account.plan.persona].responsiveness
+                    twins[cmd.command_id] = (account.fork(), day)
+                    applied[cmd.command_id] = self._intervene(account, cmd, start, lift, metric.window_us,
+                                                              metric.wanted)[0]
+                    decided[cmd.command_id] = cmd.decided_at
+                account.live_day(day, scratch)
+                scratch.clear()
+            factual[account_id] = _course(account, ends[account_id])
+        untreated: dict[str, Course] = {}
+        for command_id, (kept, next_day) in twins.items():
+            twin = kept.fork()
+            end = decided[command_id] + horizon_us
+            for day in range(next_day, self.calendar.day_of(end - 1) + 1):
+                twin.live_day(day, scratch)
+                scratch.clear()
+            untreated[command_id] = _course(twin, end)
+        return Counterfactuals(factual, untreated, applied)
 
     def truth(self) -> Truth:
         """The ground truth of everything simulated so far (see ``forewarn.simulate.truth``)."""
         return build_truth(self)
+
+
+def _course(account: SimAccount, until: int) -> Course:
+    canceled = account.canceled_at if account.canceled_at is not None and account.canceled_at < until else None
+    return Course(canceled, tuple(ts for ts in account.inbound_ts if ts < until), until)
