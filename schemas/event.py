@@ -7,6 +7,16 @@ returns either an ``Event`` (a plain slotted object with event time in epoch
 microseconds) or an ``EventError`` with a reason code for the dead-letter topic.
 A differential property test keeps the two in agreement.
 
+``parse_event`` has two paths. The fast one decodes with a native validating
+decoder (a msgspec ``Struct`` that forbids unknown fields, bounds the ids and
+takes flat properties of strings, booleans, nulls and 64-bit integers) and
+reads ``Z`` timestamps with a per-minute cache; it returns an ``Event`` only
+when every check of the contract passed. Anything it is unsure of — an error,
+a CloudEvent, an offset other than ``Z``, nested or float properties — goes
+to the reference classifier (``orjson`` plus the checks in Python), which
+also names the reason a message is refused. ``tests/schemas`` checks that
+both paths give the same result on every input they are fed.
+
 >>> ev = parse_event(b'{"event_id":"e1","account_id":"a1","type":"feature.used",'
 ...                  b'"occurred_at":"2026-01-05T10:00:00Z","properties":{"feature":"reports"}}')
 >>> ev.type, ev.account_id, ev.properties["feature"]
@@ -20,14 +30,15 @@ A differential property test keeps the two in agreement.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Union
 
+import msgspec
 import orjson
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StrictStr
 
-from schemas.timefmt import NaiveTimestamp, format_rfc3339, parse_rfc3339
+from schemas.timefmt import US_PER_SECOND, NaiveTimestamp, format_rfc3339, parse_rfc3339
 
 __all__ = [
     "MAX_EVENT_BYTES",
@@ -90,16 +101,23 @@ class UsageEvent(BaseModel):
     properties: dict[str, Any] = Field(default_factory=dict, description="Free-form attributes, e.g. {feature: reports}.")
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
-    """A valid usage event inside Forewarn; ``ts`` is event time in epoch microseconds."""
+class Event(msgspec.Struct, frozen=True, gc=False):
+    """A valid usage event inside Forewarn; ``ts`` is event time in epoch microseconds.
+
+    Immutable, compared by value. A native struct rather than a dataclass: a
+    worker builds one per message, and a frozen dataclass costs ten times as
+    much to construct (0.8 µs against 0.09 µs).
+
+    >>> Event("e1", "a1", "session.started", 0).occurred_at
+    '1970-01-01T00:00:00Z'
+    """
 
     event_id: str
     account_id: str
     type: str
     ts: int
     user_id: str | None = None
-    properties: dict[str, Any] = field(default_factory=dict)
+    properties: dict[str, Any] = {}
 
     @property
     def occurred_at(self) -> str:
@@ -146,14 +164,8 @@ def _from_cloudevent(obj: dict) -> dict | EventError:
     return mapped
 
 
-def parse_event(raw: bytes | bytearray | memoryview | str | None) -> Event | EventError:
-    """Parse one raw Kafka value. Never raises: every input is an event or an error."""
-    if raw is None:
-        return _error("invalid_json", "empty message (null value)")
-    if isinstance(raw, str):
-        raw = raw.encode("utf-8", "surrogatepass")
-    if len(raw) > MAX_EVENT_BYTES:
-        return _error("too_large", f"message is {len(raw)} bytes; the limit is {MAX_EVENT_BYTES}")
+def _parse_reference(raw: bytes | bytearray | memoryview) -> Event | EventError:
+    """The reference classifier: ``orjson`` and the contract's checks in Python, reason for every refusal."""
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -194,6 +206,94 @@ def parse_event(raw: bytes | bytearray | memoryview | str | None) -> Event | Eve
     except (ValueError, OverflowError):
         return _error("invalid_timestamp", "occurred_at is not a valid RFC 3339 timestamp")
     return Event(obj["event_id"], obj["account_id"], kind, ts, user, props)
+
+
+# -- the fast path ------------------------------------------------------------------
+
+_Id = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+# orjson reads integers in [-2**63, 2**64) as int and larger ones as float; the fast path takes int64 only
+_Int = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+
+
+class _Wire(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """The contract's common shape, as the native decoder checks it (see the module docstring)."""
+
+    event_id: _Id
+    account_id: _Id
+    type: str
+    occurred_at: str
+    user_id: Union[str, None] = None
+    properties: dict[str, Union[str, bool, None, _Int]] = {}
+
+
+_decode_wire = msgspec.json.Decoder(_Wire).decode
+_CACHE_LIMIT = 4096
+_valid_types: dict[str, bool] = {}
+_hour_us: dict[str, int | None] = {}
+_UNSEEN = object()
+_INTO_HOUR_US = {f"{m:02d}:{s:02d}": (60 * m + s) * US_PER_SECOND for m in range(60) for s in range(60)}
+
+
+def _type_ok(kind: str) -> bool:
+    ok = _TYPE_RE.match(kind) is not None and not kind.endswith("\n")
+    if len(_valid_types) >= _CACHE_LIMIT:
+        _valid_types.clear()
+    _valid_types[kind] = ok
+    return ok
+
+
+def _hour(prefix: str) -> int | None:
+    """µs of ``YYYY-MM-DDTHH:`` (validated by parse_rfc3339 itself), or None when it is not a valid hour."""
+    try:
+        us: int | None = parse_rfc3339(prefix + "00:00Z")
+    except ValueError:
+        us = None
+    if len(_hour_us) >= _CACHE_LIMIT:
+        _hour_us.clear()
+    _hour_us[prefix] = us
+    return us
+
+
+def _utc_stamp(stamp: str) -> int | None:
+    """``YYYY-MM-DDTHH:MM:SS[.f{1,6}]Z`` to µs, the hour parsed (and cached) by parse_rfc3339; else None."""
+    n = len(stamp)
+    if n < 20 or n > 27 or stamp[-1] != "Z":
+        return None
+    prefix = stamp[:14]
+    base = _hour_us.get(prefix, _UNSEEN)
+    if base is _UNSEEN:
+        base = _hour(prefix)
+    into = _INTO_HOUR_US.get(stamp[14:19])  # one look-up checks and converts "MM:SS", ASCII 00-59 only
+    if base is None or into is None:
+        return None
+    if n == 20:
+        return base + into
+    frac = stamp[20:-1]
+    if stamp[19] != "." or not (frac.isascii() and frac.isdigit()):
+        return None
+    return base + into + int(frac.ljust(6, "0"))
+
+
+def parse_event(raw: bytes | bytearray | memoryview | str | None) -> Event | EventError:
+    """Parse one raw Kafka value. Never raises: every input is an event or an error."""
+    if raw is None:
+        return _error("invalid_json", "empty message (null value)")
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogatepass")
+    if len(raw) > MAX_EVENT_BYTES:
+        return _error("too_large", f"message is {len(raw)} bytes; the limit is {MAX_EVENT_BYTES}")
+    try:
+        wire = _decode_wire(raw)
+    except (msgspec.DecodeError, ValueError):  # ValidationError; UnicodeDecodeError from a bad key. The reference names the reason.
+        return _parse_reference(raw)
+    kind = wire.type
+    ok = _valid_types.get(kind)
+    if ok is None:
+        ok = _type_ok(kind)
+    ts = _utc_stamp(wire.occurred_at) if ok else None
+    if ts is None:
+        return _parse_reference(raw)
+    return Event(wire.event_id, wire.account_id, kind, ts, wire.user_id, wire.properties)
 
 
 def event_to_json(event: Event) -> bytes:

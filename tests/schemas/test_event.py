@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import sys
+
 import orjson
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
@@ -113,3 +116,119 @@ def test_mutated_events_agree_with_the_pydantic_contract(drop, replace):
     else:
         assert isinstance(result, Event), f"parser refused a contract-valid event ({result}): {obj}"
         assert result.account_id == model.account_id and result.type == model.type
+
+
+# -- the native fast path against the reference classifier ------------------------------
+
+from schemas import event as event_module  # noqa: E402
+
+
+def _same(a, b) -> bool:
+    """Equal and of the same types all the way down (1 == True == 1.0 in Python, not here)."""
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 20_000))  # properties nested 1,024 deep are compared too
+    try:
+        return a == b and repr(a) == repr(b)
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def _agree(raw: bytes) -> None:
+    fast = parse_event(raw)
+    reference = event_module._parse_reference(raw) if len(raw) <= MAX_EVENT_BYTES else fast
+    assert _same(fast, reference), (raw, fast, reference)
+
+
+_scalars = (st.none() | st.booleans() | st.integers(-(2**65), 2**65) | st.floats(allow_nan=False)
+            | st.text(max_size=12))
+_any_json = st.recursive(_scalars, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=6), c, max_size=3),
+                         max_leaves=6)
+_stamps = st.sampled_from([
+    "2026-01-05T10:00:00Z", "2026-01-05T10:00:00.5Z", "2026-01-05T10:00:00.123456Z", "2026-01-05T10:00:00.1234567Z",
+    "2026-01-05T10:00:60Z", "2026-02-29T10:00:00Z", "2024-02-29T23:59:59Z", "2026-01-05t10:00:00z",
+    "2026-01-05 10:00:00Z", "2026-01-05T10:00:00+01:00", "2026-01-05T10:00:00", "2026-01-05T1٣:00:00Z",
+    "0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z", "", "Z", "2026-01-05T10:00Z",
+])
+
+
+@st.composite
+def _raw_events(draw):
+    obj = {"event_id": draw(st.sampled_from(["e-1", "", "x" * 128, "x" * 129, "é" * 128, "é" * 129]) | st.text(max_size=6)),
+           "account_id": draw(st.sampled_from(["acct-1", "", "a" * 129]) | st.text(max_size=6)),
+           "type": draw(st.sampled_from(["feature.used", "a", "a\n", "A.b", "a..b", "a.b_c.d2", "é"])),
+           "occurred_at": draw(_stamps)}
+    if draw(st.booleans()):
+        obj["user_id"] = draw(st.none() | st.text(max_size=4) | st.integers())
+    if draw(st.booleans()):
+        obj["properties"] = draw(st.dictionaries(st.text(max_size=6), _any_json, max_size=4) | _any_json)
+    for _ in range(draw(st.integers(0, 2))):
+        kind = draw(st.sampled_from(["value", "drop", "extra"]))
+        if kind == "value":
+            obj[draw(st.sampled_from(sorted(obj)))] = draw(_any_json)
+        elif kind == "drop":
+            obj.pop(draw(st.sampled_from(sorted(obj))), None)
+        else:
+            obj[draw(st.sampled_from(["colour", "specversion", "data", "time", "id"]))] = draw(_any_json)
+    # the standard library writes what orjson refuses to (big integers, lone surrogates, Infinity)
+    body = json.dumps(obj, ensure_ascii=draw(st.booleans()),
+                      separators=draw(st.sampled_from([(",", ":"), (", ", ": "), (" ,", " :")]))
+                      ).encode("utf-8", "surrogatepass")
+    if draw(st.booleans()) and body.startswith(b"{") and len(obj) > 0:
+        # a duplicated key, first or last value wins depending on the parser: both must agree
+        key = draw(st.sampled_from(sorted(obj)))
+        dup = json.dumps({key: draw(_any_json)}).encode()[1:-1]
+        body = (b"{" + dup + b"," + body[1:]) if draw(st.booleans()) else (body[:-1] + b"," + dup + b"}")
+    return draw(st.sampled_from([b"", b" ", b"\n", b"\t", b"\xef\xbb\xbf", b"\x00"])) + body + \
+        draw(st.sampled_from([b"", b"\n", b"\r\n", b" ", b"\x00", b"x", b"}"]))
+
+
+@hsettings(max_examples=3000, deadline=None)
+@given(_raw_events())
+def test_the_native_path_agrees_with_the_reference_on_event_shaped_input(raw):
+    _agree(raw)
+
+
+@hsettings(max_examples=1500, deadline=None)
+@given(raw=_raw_events(), cut=st.integers(0, 400), byte=st.integers(0, 255), how=st.sampled_from("rid"))
+def test_the_native_path_agrees_with_the_reference_on_damaged_bytes(raw, cut, byte, how):
+    i = cut % (len(raw) + 1)
+    damaged = {"r": raw[:i] + bytes([byte]) + raw[i + 1:], "i": raw[:i] + bytes([byte]) + raw[i:],
+               "d": raw[:i] + raw[i + 1:]}[how]
+    _agree(damaged)
+
+
+@hsettings(max_examples=800, deadline=None)
+@given(st.binary(max_size=300))
+def test_the_native_path_agrees_with_the_reference_on_arbitrary_bytes(raw):
+    _agree(raw)
+
+
+def test_the_native_path_agrees_at_the_edges():
+    base = b'"account_id":"a","type":"x","occurred_at":"2026-01-05T10:00:00Z"'
+    cases = [b'{"event_id":"\\ud800",' + base + b"}", b'{"event_id":"\\ud83d\\ude00",' + base + b"}",
+             b'{"event_id":"\xed\xa0\x80",' + base + b"}", b'{"event_id":"a\x01",' + base + b"}",
+             b'{"event\\u005fid":"a",' + base + b"}", b'{"event_id":"a",' + base + b',"properties":{"a":1,"a":2}}',
+             b'{"event_id":"a",' + base + b',"properties":null}', b'{"event_id":"a",' + base + b',"user_id":null}']
+    for n in (2**63 - 1, 2**63, 2**64 - 1, 2**64, -(2**63), -(2**63) - 1):
+        cases.append(b'{"event_id":"a",' + base + b',"properties":{"n":' + str(n).encode() + b"}}")
+    for depth in (1022, 1023, 1024, 1025):
+        cases.append(b'{"event_id":"a",' + base + b',"properties":{"n":' + b"[" * depth + b"]" * depth + b"}}")
+    for number in (b"1e400", b"-0.0", b"1.0", b"0.1e-400", b"4.9e-324", b"123456789.123456789123456789", b"01", b"1."):
+        cases.append(b'{"event_id":"a",' + base + b',"properties":{"n":' + number + b"}}")
+    for raw in cases:
+        _agree(raw)
+
+
+def test_common_shapes_take_the_native_path(monkeypatch):
+    def refuse(raw):
+        raise AssertionError(f"fell back to the reference on a common line: {raw!r}")
+
+    monkeypatch.setattr(event_module, "_parse_reference", refuse)
+    lines = [
+        b'{"event_id":"a.1","account_id":"a","type":"session.started","occurred_at":"2026-01-01T00:00:13Z",'
+        b'"user_id":"u"}',
+        b'{"event_id":"a.2","account_id":"a","type":"feature.used","occurred_at":"2026-01-01T00:00:13.25Z",'
+        b'"properties":{"feature":"reports","seats":3,"trial":false,"plan":null},"user_id":null}\n',
+    ]
+    for line in lines:
+        assert isinstance(parse_event(line), Event)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from forewarn.cli import build_app
-from forewarn.commands.backtest import fast_row
+from schemas import event as event_module
 from schemas.event import Event, parse_event
 from schemas.firing import Firing, firing_sort_key
 
@@ -168,28 +168,26 @@ def _lines(draw):
     return orjson.dumps(obj)
 
 
+def _reference(line):
+    return event_module._parse_reference(line)
+
+
 @settings(max_examples=3000, deadline=None)
 @given(line=_lines())
-def test_the_fast_path_agrees_with_parse_event(line):
-    fast = fast_row(line)
-    if fast is None:
-        return  # parse_event decides
-    parsed = parse_event(line)
-    assert isinstance(parsed, Event), (line, parsed)
-    assert fast == (parsed.event_id, parsed.account_id, parsed.type, parsed.ts, parsed.properties)
+def test_the_fast_path_agrees_with_the_reference_parser(line):
+    assert parse_event(line) == _reference(line)
 
 
-def test_the_fast_path_takes_the_common_shapes():
+def test_the_fast_path_takes_the_common_shapes(monkeypatch):
     common = [
         b'{"event_id":"a.1","account_id":"a","type":"session.started","occurred_at":"2026-01-01T00:00:13Z",'
         b'"user_id":"u"}',
         b'{"event_id":"a.2","account_id":"a","type":"feature.used","occurred_at":"2026-01-01T00:00:13.25Z",'
         b'"properties":{"feature":"reports"},"user_id":null}',
     ]
-    for line in common:
-        row = fast_row(line)
-        parsed = parse_event(line)
-        assert row == (parsed.event_id, parsed.account_id, parsed.type, parsed.ts, parsed.properties)
+    expected = [_reference(line) for line in common]
+    monkeypatch.setattr(event_module, "_parse_reference", lambda raw: pytest.fail(f"slow path for {raw!r}"))
+    assert [parse_event(line) for line in common] == expected
 
 
 _VALID_STAMPS = ["2026-01-05T10:00:00Z", "2026-01-05T10:00:00.5Z", "2026-01-05T10:00:00.123456Z",
@@ -208,12 +206,11 @@ _TRICKY_STAMPS = [
 
 
 @pytest.mark.parametrize("stamp", _VALID_STAMPS + _TRICKY_STAMPS)
-def test_tricky_timestamps_agree_with_parse_event(stamp):
+def test_tricky_timestamps_agree_with_the_reference_parser(stamp, monkeypatch):
     line = orjson.dumps({"event_id": "e", "account_id": "a", "type": "x", "occurred_at": stamp})
-    fast = fast_row(line)
-    parsed = parse_event(line)
+    expected = _reference(line)
+    assert parse_event(line) == expected
     if stamp in _VALID_STAMPS:
-        assert fast is not None, "the common shape must take the fast path"
-    if fast is not None:
-        assert isinstance(parsed, Event)
-        assert fast[3] == parsed.ts
+        assert isinstance(expected, Event)
+        monkeypatch.setattr(event_module, "_parse_reference", lambda raw: pytest.fail("the common shape must take the fast path"))
+        assert parse_event(line) == expected
