@@ -17,7 +17,8 @@ def add_report_command(evaluate: typer.Typer) -> None:
     def report(
         seeds: int = typer.Option(20, help="How many seeds (1..N) to run the closed loop with."),
         accounts: int = typer.Option(2000, help="Simulated accounts per seed."),
-        days: int = typer.Option(120, help="Simulated days per seed."),
+        days: int = typer.Option(180, help="Simulated days per seed (as the demo: the report's 90-day retention, "
+                                           "and so its ROI, needs decisions 90 days before the end)."),
         holdout: str = typer.Option("50%", help="Control share (as in the demo)."),
         min_sample: int = typer.Option(30, help="Minimum decisions per arm before an interval is given."),
     ) -> None:
