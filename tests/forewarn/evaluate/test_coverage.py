@@ -19,3 +19,9 @@ def test_a_seed_yields_planted_uplifts_and_judged_intervals(tmp_path):
         assert -1.0 <= truth <= 1.0 and low <= estimate <= high
     summary = CoverageStudy.summary([result])
     assert sum(s["judged"] for s in summary.values()) == len(judged)
+    # The true ROI is known whether or not the report's is (45 days leave its 90-day retention open):
+    # every treated decision's command reached the simulated customer and has a twin.
+    true = result.roi_true
+    assert true is not None and true.treated_decisions > 0 and true.undelivered == 0
+    assert true.treated_accounts > 0 and true.roi is not None
+    assert result.roi is None and result.roi_error is None
