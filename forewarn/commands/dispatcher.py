@@ -50,7 +50,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     @bench.command("dispatcher")
     def bench_dispatcher(
         commands: int = typer.Option(20_000, help="Commands to deliver."),
-        concurrency: int = typer.Option(None, help="Delivery threads (default: settings, 16)."),
+        concurrency: int = typer.Option(None, help="Delivery threads (default: settings, 8)."),
         batch_size: int = typer.Option(None, help="Commands per batch (default: settings, 500)."),
     ) -> None:
         """Commands/s through one dispatcher process to a local webhook receiver (target >= 2,000/s)."""
