@@ -27,6 +27,12 @@ class ScriptedPeer:
         self._thread.start()
 
     def _serve(self) -> None:
+        try:
+            self._answer_all()
+        finally:
+            self._listener.close()
+
+    def _answer_all(self) -> None:
         for answers in self.script:
             try:
                 conn, _ = self._listener.accept()
@@ -52,8 +58,6 @@ class ScriptedPeer:
                         break
                     conn.sendall(answer)
 
-    def close(self) -> None:
-        self._listener.close()
 
 
 def _post(client: HttpClient, peer: ScriptedPeer, body: bytes = b"{}", headers=(("Host", "hooks.example.com"),),
