@@ -72,10 +72,14 @@ def take_due(state: RuleState, upto: int) -> list[Pending] | None:
             state.pending = []
             return pending
         return None
-    due = [p for p in pending if p[0] < upto]
-    if not due:
+    # Tuples order by time first: one C-level pass answers "all due" and "none due", the common cases.
+    if max(pending)[0] < upto:
+        state.pending = []
+        return pending
+    if min(pending)[0] >= upto:
         return None
-    state.pending = [p for p in pending if p[0] >= upto] if len(due) < len(pending) else []
+    due = [p for p in pending if p[0] < upto]
+    state.pending = [p for p in pending if p[0] >= upto]
     return due
 
 

@@ -130,7 +130,7 @@ class HabitSilence(Primitive):
             return state.last + self.silence_us
         pending = state.pending
         if pending:
-            first = pending[0][0] if len(pending) == 1 else min(p[0] for p in pending)
+            first = pending[0][0] if len(pending) == 1 else min(pending)[0]
             return first + self.silence_us
         return None
 

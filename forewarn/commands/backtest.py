@@ -8,20 +8,34 @@ the watermark moves to ``--until`` (default: the largest ``occurred_at`` read),
 so every firing at or before it is decided; events after ``--until`` are
 skipped. Output: JSON Lines sorted by (fired_at, account_id, trigger).
 
-Parsing is the larger half of the cost, so lines in the common shape take a
-lean path (one ``orjson.loads``, the contract's checks, UTC timestamps from a
-per-day cache) that yields exactly what ``schemas.event.parse_event`` would;
-anything else — offsets, CloudEvents, errors — goes through ``parse_event``
-itself, which also names the reason a line is refused.
+With ``--workers N`` (default: the CPU count, at most 4) the accounts are
+sharded across N processes. Rule triggers are per account and ``usage_drop``
+triggers per partition, so a shard owns whole partitions (``partition_of``
+of the account, modulo N) and replays exactly the events of its accounts.
+The watermark, though, is one for the file: every shard must see the same
+largest event time at every line, or an event late in one run would count
+in another. So, chunk by chunk, each shard parses only its own lines, tells
+the others the event time of each valid one, and feeds its engine those
+times as events no trigger names (they move the watermark and nothing
+else). A line's owner is read from its raw bytes (the one
+``"account_id":"..."`` it holds); a line that does not show it plainly is
+parsed by every shard and kept by the owner of its account, and if a parsed
+account ever belongs to another shard than its bytes said, the run starts
+again in one process. Firings are merged and sorted, so the output is the
+same bytes however many workers ran (a test checks it).
 """
 
 from __future__ import annotations
 
-import re
+import os
 import time
+import traceback
+import zlib
+from array import array
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, Pipe
 from pathlib import Path
 from typing import Any
 
@@ -33,123 +47,34 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, 
 from rich.table import Table
 
 from detectors.config import ForewarnConfig
-from streams.config import load_config
 from detectors.engine import Engine, Row
 from detectors.memory_store import MemoryStore
-from detectors.online.runner import UsageDropRunner
+from detectors.online.runner import DEFAULT_PARTITIONS, UsageDropRunner, partition_of
 from schemas.errors import ForewarnError
-from schemas.event import EVENT_TYPE_PATTERN, MAX_EVENT_BYTES, Event, parse_event
+from schemas.event import Event, parse_event
 from schemas.firing import Firing, firing_sort_key
-from schemas.timefmt import US_PER_SECOND, format_rfc3339, parse_rfc3339
+from schemas.timefmt import format_rfc3339, parse_rfc3339
+from streams.config import load_config
 
-__all__ = ["register", "run_backtest", "BacktestReport", "BacktestError", "fast_row"]
+__all__ = ["register", "run_backtest", "BacktestReport", "BacktestError", "default_workers"]
 
 _PARTITION = 0
 _CHUNK_BYTES = 4 << 20
-_TYPE_RE = re.compile(EVENT_TYPE_PATTERN)
-_OPTIONAL = ("user_id", "properties")
-_CACHE_LIMIT = 4096
+_MAX_WORKERS = 4
+_KEY = b'"account_id":"'
+_KEY_NAME = b'"account_id"'
+#: The type of the rows that only carry another shard's event time (no trigger names the empty type).
+_TIME_ONLY = ""
+_NO_PROPS: dict[str, Any] = {}
 
 
 class BacktestError(ForewarnError):
     """A backtest that cannot start: missing input, unwritable output, bad --until."""
 
 
-_valid_types: dict[str, bool] = {}
-_minute_us: dict[str, int | None] = {}
-_UNSEEN = object()
-
-
-def _type_ok(kind: str) -> bool:
-    ok = _TYPE_RE.match(kind) is not None and not kind.endswith("\n")
-    if len(_valid_types) >= _CACHE_LIMIT:
-        _valid_types.clear()
-    _valid_types[kind] = ok
-    return ok
-
-
-def _minute(prefix: str) -> int | None:
-    """µs of ``YYYY-MM-DDTHH:MM:`` (validated by parse_rfc3339 itself), or None when it is not a valid minute."""
-    try:
-        us: int | None = parse_rfc3339(prefix + "00Z")
-    except ValueError:
-        us = None
-    if len(_minute_us) >= 64 * _CACHE_LIMIT:
-        _minute_us.clear()
-    _minute_us[prefix] = us
-    return us
-
-
-def _utc_stamp(stamp: str) -> int | None:
-    """``YYYY-MM-DDTHH:MM:SS[.f{1,6}]Z`` to µs, the minute parsed (and cached) by parse_rfc3339; else None."""
-    n = len(stamp)
-    if n < 20 or n > 27 or stamp[-1] != "Z" or stamp[16] != ":":
-        return None
-    prefix = stamp[:17]
-    base = _minute_us.get(prefix, _UNSEEN)
-    if base is _UNSEEN:
-        base = _minute(prefix)
-    secs = stamp[17:19]
-    if base is None or not (secs.isascii() and secs.isdigit()) or secs > "59":
-        return None
-    us = base + int(secs) * US_PER_SECOND
-    if n == 20:
-        return us
-    frac = stamp[20:-1]
-    if stamp[19] != "." or not (frac.isascii() and frac.isdigit()):
-        return None
-    return us + int(frac.ljust(6, "0"))
-
-
-def fast_row(line: bytes) -> Row | None:
-    """The engine row of a line in the common shape, or None: then ask ``parse_event`` (never wrong, only slower).
-
-    >>> fast_row(b'{"event_id":"e1","account_id":"a1","type":"feature.used",'
-    ...          b'"occurred_at":"2026-01-05T10:00:00.5Z","properties":{"feature":"reports"}}')
-    ('e1', 'a1', 'feature.used', 1767607200500000, {'feature': 'reports'})
-    >>> fast_row(b'{"event_id":"e1","account_id":"a1","type":"x","occurred_at":"2026-01-05T10:00:00+01:00"}') is None
-    True
-    """
-    if len(line) > MAX_EVENT_BYTES:
-        return None
-    try:
-        obj = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return None
-    if obj.__class__ is not dict:
-        return None
-    n = len(obj)
-    if n < 4 or n > 6:
-        return None
-    get = obj.get
-    eid = get("event_id")
-    aid = get("account_id")
-    kind = get("type")
-    stamp = get("occurred_at")
-    if (eid.__class__ is not str or aid.__class__ is not str or kind.__class__ is not str
-            or stamp.__class__ is not str or not 0 < len(eid) <= 128 or not 0 < len(aid) <= 128):
-        return None
-    props: Any = {}
-    if n > 4:
-        has_props = "properties" in obj
-        if ("user_id" in obj) + has_props != n - 4:
-            return None
-        user = get("user_id")
-        if user is not None and user.__class__ is not str:
-            return None
-        if has_props:
-            props = obj["properties"]
-            if props.__class__ is not dict:
-                return None
-    ok = _valid_types.get(kind)
-    if ok is None:
-        ok = _type_ok(kind)
-    if not ok:
-        return None
-    ts = _utc_stamp(stamp)
-    if ts is None:
-        return None
-    return (eid, aid, kind, ts, props)
+def default_workers() -> int:
+    """Processes ``forewarn backtest`` uses unless told: the CPU count, at most 4."""
+    return max(1, min(_MAX_WORKERS, os.cpu_count() or 1))
 
 
 @dataclass
@@ -163,6 +88,7 @@ class BacktestReport:
     firings: list[Firing] = field(default_factory=list)
     until_us: int | None = None
     seconds: float = 0.0
+    workers: int = 1
 
     @property
     def events_per_second(self) -> float:
@@ -178,6 +104,224 @@ def _read_chunks(path: Path, chunk_bytes: int) -> Iterator[tuple[list[bytes], in
             yield lines, sum(len(line) for line in lines)
 
 
+def _shard_of_bytes(line: bytes, shards: int) -> int:
+    """The shard of the account a line's bytes plainly name, or -1 when they do not (every shard parses it)."""
+    start = line.find(_KEY)
+    if start < 0:
+        return -1
+    start += len(_KEY)
+    end = line.find(b'"', start)
+    if end < 0 or line.count(_KEY_NAME) != 1 or line.find(b"\\", start, end) >= 0:
+        return -1
+    return zlib.crc32(line[start:end]) % DEFAULT_PARTITIONS % shards
+
+
+class _Shard:
+    """One process's part of a replay: the engine (and drop-off runner) over the accounts it owns."""
+
+    def __init__(self, config: ForewarnConfig, until_us: int | None, shard: int, shards: int) -> None:
+        self.engine = Engine.from_config(config)
+        self.store = MemoryStore()
+        # usage_drop triggers are one model per partition, run beside the engine (detectors/online/runner.py)
+        self.drops = UsageDropRunner.from_config(config, partitions=DEFAULT_PARTITIONS)
+        self.until_us = until_us
+        self.shard, self.shards = shard, shards
+        self.report = BacktestReport(until_us=until_us, workers=shards)
+        self.max_ts: int | None = None
+        #: A line's bytes named one shard's account, its parsed event another's: replay in one process.
+        self.misrouted = False
+
+    def parse(self, lines: list[bytes]) -> tuple[list[tuple[int, Row]], array, array, list[Event]]:
+        """Parse the lines this shard owns: (position, row) pairs, the positions and times of its valid
+        events (for the other shards), and the events themselves when usage_drop triggers need them."""
+        me, shards, until = self.shard, self.shards, self.until_us
+        skipped = self.report.skipped
+        own: list[tuple[int, Row]] = []
+        positions, times = array("q"), array("q")
+        events: list[Event] = []
+        keep_events = self.drops is not None
+        for pos, line in enumerate(lines):
+            owner = _shard_of_bytes(line, shards) if shards > 1 else 0
+            if owner >= 0 and owner != me:
+                continue
+            ev = parse_event(line)  # JSON allows the trailing newline; only the error path strips it
+            if not isinstance(ev, Event):
+                stripped = line.rstrip(b"\r\n")
+                ev = parse_event(stripped) if stripped.strip() else None
+                if not isinstance(ev, Event):
+                    if owner >= 0 or me == 0:  # a line every shard parses is counted once
+                        skipped["blank_line" if ev is None else ev.reason] += 1
+                    continue
+            if shards > 1:
+                real = partition_of(ev.account_id, DEFAULT_PARTITIONS) % shards
+                if real != me:
+                    if owner >= 0:
+                        self.misrouted = True
+                    continue
+            ts = ev.ts
+            if until is not None and ts > until:
+                skipped["after_until"] += 1
+                continue
+            own.append((pos, (ev.event_id, ev.account_id, ev.type, ts, ev.properties)))
+            positions.append(pos)
+            times.append(ts)
+            if keep_events:
+                events.append(ev)
+        self.report.lines += len(lines) if me == 0 else 0
+        return own, positions, times, events
+
+    def apply(self, own: list[tuple[int, Row]], others: list[tuple[array, array]], events: list[Event]) -> None:
+        """Run the engine over this chunk's own rows and the other shards' event times, in file order."""
+        report = self.report
+        if others:
+            slots: dict[int, Row] = dict(own)
+            for positions, times in others:
+                for pos, ts in zip(positions, times):
+                    slots[pos] = ("", "", _TIME_ONLY, ts, _NO_PROPS)
+            rows = [slots[pos] for pos in sorted(slots)]
+        else:
+            rows = [row for _pos, row in own]
+        if self.drops is not None and events:
+            report.firings += self.drops.process(events)
+        if not rows:
+            return
+        result = self.engine.process_rows(_PARTITION, rows, self.store)
+        report.firings += result.firings
+        late_own = sum(1 for row in result.late if row[2] is not _TIME_ONLY)
+        time_only = len(rows) - len(own)
+        accepted_own = result.accepted - (time_only - (len(result.late) - late_own))
+        report.duplicates += result.duplicates
+        report.events += accepted_own - result.duplicates
+        if late_own:
+            report.skipped["late"] += late_own
+        chunk_max = max(row[3] for row in rows)
+        self.max_ts = chunk_max if self.max_ts is None or chunk_max > self.max_ts else self.max_ts
+
+    def finish(self) -> BacktestReport:
+        """Advance to ``until`` (default: the largest event time of the file) and keep what fired by then."""
+        report = self.report
+        end = self.until_us if self.until_us is not None else self.max_ts
+        if end is not None:
+            report.firings += self.engine.advance_to(_PARTITION, end, self.store).firings
+            if self.drops is not None:
+                report.firings += self.drops.advance_to(end)
+            # advancing to `end` decides everything at or before it; an absence deadline 1 µs later is decided
+            # too (nothing before it can still come) but lies after the requested end
+            report.firings = [f for f in report.firings if f.fired_at <= end]
+        report.until_us = end
+        return report
+
+
+def _replay(shard: _Shard, chunks: Iterator[tuple[list[bytes], int]], peers: list[tuple[int, Connection]],
+            progress: Progress | None = None, task: Any = None) -> BacktestReport:
+    """Drive one shard over every chunk, swapping event times with its peers after each parse.
+
+    ``peers``: (peer shard, connection), in increasing shard order. Every pair swaps in that one global
+    order, the lower shard sending first, so no two shards ever both wait to send into a full pipe.
+    """
+    me = shard.shard
+    for lines, size in chunks:
+        own, positions, times, events = shard.parse(lines)
+        mine = (positions.tobytes(), times.tobytes())
+        others = []
+        for peer, conn in peers:
+            if me < peer:
+                conn.send_bytes(mine[0])
+                conn.send_bytes(mine[1])
+            got_positions, got_times = array("q"), array("q")
+            got_positions.frombytes(conn.recv_bytes())
+            got_times.frombytes(conn.recv_bytes())
+            if me > peer:
+                conn.send_bytes(mine[0])
+                conn.send_bytes(mine[1])
+            others.append((got_positions, got_times))
+        shard.apply(own, others, events)
+        if task is not None:
+            progress.advance(task, size)
+    return shard.finish()
+
+
+def _shard_process(events_path: Path, chunk_bytes: int, shard: _Shard, peers: list[tuple[int, Connection]],
+                   parent: Connection, foreign: list[Connection]) -> None:
+    for conn in foreign:  # so a peer that dies is an EOF here, not a hang
+        conn.close()
+    try:
+        report = _replay(shard, _read_chunks(events_path, chunk_bytes), peers)
+        parent.send(("ok", (report, shard.misrouted)))
+    except BaseException:  # the parent re-raises it with the child's traceback
+        parent.send(("error", traceback.format_exc()))
+    finally:
+        parent.close()
+
+
+def _merge(reports: list[BacktestReport]) -> BacktestReport:
+    merged = BacktestReport(until_us=reports[0].until_us, workers=len(reports))
+    for r in reports:
+        merged.lines += r.lines
+        merged.events += r.events
+        merged.duplicates += r.duplicates
+        merged.skipped.update(r.skipped)
+        merged.firings += r.firings
+    return merged
+
+
+def _run_sharded(events_path: Path, config: ForewarnConfig, until_us: int | None, chunk_bytes: int,
+                 workers: int, progress: Progress | None, task: Any) -> BacktestReport | None:
+    """The replay on ``workers`` processes (this one is shard 0); None when a line was misrouted."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")  # the children share the loaded config and code, nothing else
+    links = {(i, j): Pipe() for i in range(workers) for j in range(i + 1, workers)}
+
+    def peers_of(k: int) -> list[tuple[int, Connection]]:
+        return [(o, links[(min(k, o), max(k, o))][0 if k < o else 1]) for o in range(workers) if o != k]
+
+    def foreign_to(k: int) -> list[Connection]:
+        own = {id(conn) for _o, conn in peers_of(k)}
+        return [c for pair in links.values() for c in pair if id(c) not in own]
+
+    children = []
+    for k in range(1, workers):
+        status_in, status_out = Pipe(duplex=False)
+        proc = ctx.Process(target=_shard_process, name=f"forewarn-backtest-{k}", daemon=True,
+                           args=(events_path, chunk_bytes, _Shard(config, until_us, k, workers), peers_of(k),
+                                 status_out, foreign_to(k)))
+        proc.start()
+        status_out.close()
+        children.append((proc, status_in))
+    for conn in foreign_to(0):
+        conn.close()
+    try:
+        first = _Shard(config, until_us, 0, workers)
+        try:
+            reports = [_replay(first, _read_chunks(events_path, chunk_bytes), peers_of(0), progress, task)]
+        except (EOFError, OSError):  # a worker died: its own report says why
+            reports = []
+        misrouted = first.misrouted
+        for proc, conn in children:
+            try:
+                status, payload = conn.recv()
+            except EOFError:
+                status, payload = "error", f"exited with code {proc.exitcode} before reporting"
+            if status == "error":
+                raise RuntimeError(f"backtest worker {proc.name} failed:\n{payload}")
+            report, child_misrouted = payload
+            reports.append(report)
+            misrouted = misrouted or child_misrouted
+        if len(reports) != workers:
+            raise RuntimeError("backtest: a worker's peer closed its pipe, yet every worker reported success")
+        return None if misrouted else _merge(reports)
+    finally:
+        for _peer, conn in peers_of(0):
+            conn.close()
+        for proc, conn in children:
+            conn.close()
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+
+
 def run_backtest(
     events_path: Path,
     config: ForewarnConfig,
@@ -185,61 +329,22 @@ def run_backtest(
     until_us: int | None = None,
     chunk_bytes: int = _CHUNK_BYTES,
     progress: Progress | None = None,
+    workers: int = 1,
 ) -> BacktestReport:
     """Run the engine over a JSON Lines file; firings come back sorted, at or before ``until``."""
     if not events_path.is_file():
         raise BacktestError(f"{events_path}: no such file; pass a JSON Lines file of usage events")
-    engine = Engine.from_config(config)
-    store = MemoryStore()
-    report = BacktestReport(until_us=until_us)
-    # usage_drop triggers are one model per partition, run beside the engine (detectors/online/runner.py)
-    drops = UsageDropRunner.from_config(config)
-    skipped = report.skipped
+    if workers < 1:
+        raise BacktestError(f"--workers {workers}: give 1 or more processes")
     task = progress.add_task("backtest", total=events_path.stat().st_size) if progress is not None else None
     started = time.perf_counter()
-    max_ts = None
-    for lines, size in _read_chunks(events_path, chunk_bytes):
-        rows: list[Row] = []
-        append = rows.append
-        for line in lines:
-            row = fast_row(line)  # JSON allows the trailing newline; only the slow path strips it
-            if row is None:
-                line = line.rstrip(b"\r\n")
-                if not line.strip():
-                    skipped["blank_line"] += 1
-                    continue
-                parsed = parse_event(line)
-                if not isinstance(parsed, Event):
-                    skipped[parsed.reason] += 1
-                    continue
-                row = (parsed.event_id, parsed.account_id, parsed.type, parsed.ts, parsed.properties)
-            if until_us is not None and row[3] > until_us:
-                skipped["after_until"] += 1
-                continue
-            append(row)
-        report.lines += len(lines)
-        if drops is not None:
-            report.firings += drops.process_lines(lines, until_us)
-        if rows:
-            result = engine.process_rows(_PARTITION, rows, store)
-            report.firings += result.firings
-            report.duplicates += result.duplicates
-            report.events += result.accepted - result.duplicates
-            if result.late:
-                skipped["late"] += len(result.late)
-            chunk_max = max(row[3] for row in rows)
-            max_ts = chunk_max if max_ts is None or chunk_max > max_ts else max_ts
-        if task is not None:
-            progress.advance(task, size)
-    end = until_us if until_us is not None else max_ts
-    if end is not None:
-        report.firings += engine.advance_to(_PARTITION, end, store).firings
-        if drops is not None:
-            report.firings += drops.advance_to(end)
-        # advancing to `end` decides everything at or before it; an absence deadline 1 µs later is decided
-        # too (nothing before it can still come) but lies after the requested end
-        report.firings = [f for f in report.firings if f.fired_at <= end]
-    report.until_us = end
+    report = None
+    if workers > 1:
+        report = _run_sharded(events_path, config, until_us, chunk_bytes, workers, progress, task)
+        if report is None and task is not None:
+            progress.reset(task)
+    if report is None:
+        report = _replay(_Shard(config, until_us, 0, 1), _read_chunks(events_path, chunk_bytes), [], progress, task)
     report.firings.sort(key=firing_sort_key)
     report.seconds = time.perf_counter() - started
     return report
@@ -286,6 +391,7 @@ def _summary(report: BacktestReport, config: ForewarnConfig) -> tuple[Table, Tab
     inp.add_row("until", format_rfc3339(report.until_us) if report.until_us is not None else "-")
     inp.add_row("elapsed", f"{report.seconds:.2f} s")
     inp.add_row("throughput", f"{report.events_per_second:,.0f} lines/s")
+    inp.add_row("workers", str(report.workers))
     return per, inp
 
 
@@ -300,9 +406,12 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         config_path: Path = typer.Option(None, "--config", metavar="PATH",
                                          help="Trigger config; default: the settings' config_path."),
         show_progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+        workers: int = typer.Option(None, "--workers", metavar="N",
+                                    help="Processes to shard the accounts over; default: the CPU count, at most 4."),
     ) -> None:
         """Replay a file of events through the triggers, with no Kafka and no Redis."""
         console = Console()
+        workers = default_workers() if workers is None else workers
         if config_path is None:
             from streams.settings import Settings
 
@@ -318,9 +427,9 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             columns = (TextColumn("[progress.description]{task.description}"), BarColumn(),
                        TransferSpeedColumn(), TimeRemainingColumn())
             with Progress(*columns, console=console, transient=True) as progress:
-                report = run_backtest(events, config, until_us=until_us, progress=progress)
+                report = run_backtest(events, config, until_us=until_us, progress=progress, workers=workers)
         else:
-            report = run_backtest(events, config, until_us=until_us)
+            report = run_backtest(events, config, until_us=until_us, workers=workers)
         write_firings(report.firings, out)
         per, inp = _summary(report, config)
         console.print(inp)
