@@ -238,3 +238,20 @@ def test_a_silent_account_is_flagged_by_the_idle_advance_with_no_event_arriving(
     scored = _sample(registry, "forewarn_model_account_days_scored_total", trigger=TRIGGER) - scored_before
     accounts = len(detect.dropoff.detectors(0)[TRIGGER].accounts)
     assert scored >= 10 * accounts * 0.9, "every known account is scored every day, silent or not"
+
+
+def test_without_a_checkpoint_key_the_models_run_in_memory_and_nothing_is_stored(stream, settings, redis_url,
+                                                                               caplog):
+    events, until = stream
+    s = _settings(settings).model_copy(update={"model_checkpoint_key": None})
+    ensure_topics(s)
+    with caplog.at_level(logging.WARNING, logger="forewarn.dropoff"):
+        runtimes, registry = _runtime(s)
+        runtimes.detect.handle_chunk(0, _records(events))
+    assert any("FOREWARN_MODEL_CHECKPOINT_KEY" in r.getMessage() for r in caplog.records)
+    assert _sample(registry, "forewarn_model_cold_starts_total", reason="no_key") == 1
+    client = redis.Redis.from_url(redis_url)
+    keys = PartitionKeys(f"det:{s.topics.usage_events}", 0)
+    assert not client.exists(keys.drop_record) and not client.exists(keys.drop_accounts(TRIGGER))
+    assert client.hget(keys.record, "applied_offset") is not None, "the rule path stored its state as usual"
+    assert len(runtimes.detect.dropoff.detectors(0)[TRIGGER].accounts) == 50
