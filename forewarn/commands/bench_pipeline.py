@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -238,50 +239,78 @@ class _Run:
     # -- latency -----------------------------------------------------------------------
 
     def latency(self, records, rate: float, seconds: float) -> tuple[list[float], str]:
-        from forewarn.simulate import Pacer
+        """Firing latencies (ms) at ``rate``, the paced producer in its own process; and a note with the backlog."""
+        from confluent_kafka import Consumer, TopicPartition
+
         from schemas.timefmt import parse_rfc3339
-        from streams.bench.latency import FiringsListener, TimedProducer, due_index
+        from streams.bench.latency import FiringsListener, due_index, read_producer_log, write_records
 
         settings, worker = self._worker(f"bpl{self.id}")
         topic = settings.topics.usage_events
         wanted = min(len(records), max(1000, int(rate * seconds)))
-        warmup = max(PARTITIONS * 50, int(rate * 2))
+        warmup = min(max(PARTITIONS * 50, int(rate * 2)), wanted // 4)  # never the whole of a small run
+        records_path = self.logs / "latency-records.tsv"
+        write_records(records[:wanted], records_path)
         listener = FiringsListener(settings, settings.topics.trigger_firings, list(range(PARTITIONS))).start()
-        producer = TimedProducer(settings, **{"linger.ms": 1})
+        offsets = Consumer(settings.confluent_config(**{"group.id": f"forewarn-bench-backlog-{self.id}",
+                                                        "enable.auto.commit": False, "log_level": 3}))
         client = self.redis()
+
+        def producer(start: int, stop: int, tag: str) -> subprocess.Popen:
+            cmd = [sys.executable, "-m", "streams.bench.latency", "--topic", topic, "--records", str(records_path),
+                   "--start", str(start), "--stop", str(stop), "--rate", str(rate),
+                   "--log", str(self.logs / f"latency-{tag}.bin")]
+            return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=open(self.logs / f"latency-{tag}.log", "wb"),
+                                    env={**os.environ, **self.env})
+
+        def backlog() -> int:
+            ends = [offsets.get_watermark_offsets(TopicPartition(topic, p), timeout=10, cached=False)[1]
+                    for p in range(PARTITIONS)]
+            return sum(ends) - sum(a + 1 for a in self._applied(client, topic))
+
         worker.start()
         note = ""
+        samples: list[int] = []
+        summary: dict = {}
+        caught_up = None
         try:
             # warm-up slice: wait until the worker applies on every partition before timing anything
-            producer.produce_many(topic, Pacer(rate).paced(records[:warmup]), every=50)
-            producer.flush(60)
+            warm = producer(0, warmup, "warmup")
+            if warm.wait(120) != 0:
+                return [], f"warm-up producer failed; log {self.logs / 'latency-warmup.log'}"
             deadline = time.monotonic() + 180
-            while min(self._applied(client, topic)) < 0:
+            while min(self._applied(client, topic)) < 0 or backlog() > 0:
                 if not worker.alive() or time.monotonic() > deadline:
-                    return [], f"worker not applying on every partition; log {worker.log_path}"
+                    return [], f"worker not caught up with the warm-up on every partition; log {worker.log_path}"
                 time.sleep(0.05)
+            metrics_before = _scrape(worker)
             ready = time.time()
-            producer.produce_many(topic, Pacer(rate).paced(records[warmup:wanted]), every=50)
-            producer.flush(60)
+            timed = producer(warmup, wanted, "timed")
+            while timed.poll() is None:
+                samples.append(backlog())
+                time.sleep(0.25)
+            if timed.returncode != 0:
+                return [], f"paced producer failed; log {self.logs / 'latency-timed.log'}"
+            summary = orjson.loads(timed.stdout.read() or b"{}")
             produced_by = time.time()
             deadline = time.monotonic() + 120
-            from streams.batching.loadgen import end_offsets
-
-            ends = end_offsets(settings, topic, PARTITIONS)
-            behind = sum(ends.values()) - sum(a + 1 for a in self._applied(client, topic))
-            while not all(a >= ends[p] - 1 for p, a in enumerate(self._applied(client, topic)) if ends[p] > 0):
+            while backlog() > 0:
                 if not worker.alive() or time.monotonic() > deadline:
                     note = "worker did not catch up with the paced load"
                     break
-                time.sleep(0.05)
-            caught_up = time.time() - produced_by
+                time.sleep(0.02)
+            else:
+                caught_up = time.time() - produced_by
+            metrics_after = _scrape(worker)
             time.sleep(1.0)  # the last firings' publication
         finally:
             worker.stop()
             listener.stop()
+            offsets.close()
             client.close()
         lateness_us = int(settings.allowed_lateness_s * 1_000_000)
-        partition_of = {acct: p for p, log in producer.logs.items() for acct in log.by_account}
+        logs = read_producer_log([self.logs / "latency-warmup.bin", self.logs / "latency-timed.bin"], records_path)
+        partition_of = {acct: p for p, log in logs.items() for acct in log.by_account}
         seen: set[str] = set()
         latencies: list[float] = []
         unmatched = early = 0
@@ -290,21 +319,27 @@ class _Run:
                 continue  # the detector's watermark markers share the topic; republished firings count once
             seen.add(firing["firing_id"])
             p = partition_of.get(firing["account_id"])
-            idx = None if p is None else due_index(producer.logs[p], firing["account_id"],
+            idx = None if p is None else due_index(logs[p], firing["account_id"],
                                                     parse_rfc3339(firing["fired_at"]), lateness_us)
             if idx is None:
                 unmatched += 1
                 continue
-            sent = producer.logs[p].sent_at[idx]
+            sent = logs[p].sent_at[idx]
             if sent < ready:
                 continue
             if arrived < sent:
                 early += 1
             latencies.append((arrived - sent) * 1000)
-        paced = (wanted - warmup) / max(produced_by - ready, 1e-9)
-        extra = [f"{len(seen)} firings, {len(latencies)} due after warm-up, {wanted:,} events asked at "
-                 f"{rate:,.0f}/s, produced at {paced:,.0f}/s; when the producer finished the worker was "
-                 f"{behind:,} events behind and caught up {caught_up:.1f} s later"]
+        ordered = sorted(samples)
+        extra = [f"{len(seen)} firings, {len(latencies)} due after warm-up; {wanted - warmup:,} events asked at "
+                 f"{rate:,.0f}/s by a separate producer process, produced at {summary.get('rate', 0):,.0f}/s",
+                 f"worker backlog while producing (events produced, not yet applied; {len(samples)} samples, "
+                 f"every 0.25 s): median {ordered[len(ordered) // 2] if ordered else 0:,}, "
+                 f"max {ordered[-1] if ordered else 0:,}"
+                 + (f"; caught up {caught_up:.2f} s after the producer finished" if caught_up is not None else "")]
+        chunks = _chunk_note(metrics_before, metrics_after)
+        if chunks:
+            extra.append(chunks)
         if unmatched:
             extra.append(f"{unmatched} firings with no due event found")
         if early:
@@ -332,6 +367,31 @@ class _Run:
             client.close()
         except Exception as exc:  # noqa: BLE001
             self.console.print(f"[yellow]could not delete Redis keys: {exc}[/]")
+
+
+def _scrape(worker) -> dict[str, float]:
+    try:
+        return worker.metrics()
+    except OSError:
+        return {}
+
+
+def _chunk_note(before: dict[str, float], after: dict[str, float]) -> str:
+    """What the worker's chunks looked like between two scrapes: size, processing time, fetch wait."""
+    def delta(name: str) -> float:
+        return sum(v for k, v in after.items() if k.startswith(name + "{") or k == name) - \
+            sum(v for k, v in before.items() if k.startswith(name + "{") or k == name)
+
+    chunks = delta("forewarn_detect_chunk_events_count")
+    fetches = delta("forewarn_batch_fetch_wait_seconds_count")
+    if not before or not after or chunks <= 0:
+        return ""
+    note = (f"worker chunks in the timed window: {chunks:,.0f}, {delta('forewarn_detect_chunk_events_sum') / chunks:,.0f} "
+            f"records each on average, {delta('forewarn_detect_chunk_seconds_sum') / chunks * 1000:,.1f} ms to "
+            f"process each")
+    if fetches > 0:
+        note += f"; mean wait for a fetch {delta('forewarn_batch_fetch_wait_seconds_sum') / fetches * 1000:,.1f} ms"
+    return note
 
 
 def run_pipeline_bench(settings, events: int, *, seed: int = 5, window: float = 15.0, timeout: float = 600.0,

@@ -7,15 +7,27 @@ partition's watermark (highest event time − allowed lateness) to ``fired_at``.
 ``due_index`` finds the earliest produced event satisfying either, which is the
 earliest moment the firing could possibly be published, so the latency measured
 from that event's produce time never flatters the worker.
+
+The paced load comes from a separate process (``python -m streams.bench.latency``,
+:func:`run_paced_producer`), so the producer competes neither with the
+listener nor with the benchmark's own bookkeeping; it notes each record's
+partition, offset and create time (stamped by librdkafka when ``produce`` is
+called) and nothing else, and the events are read back from the records file
+afterwards (:func:`read_producer_log`).
 """
 
 from __future__ import annotations
 
+import argparse
 import bisect
+import sys
 import threading
 import time
 import uuid
+from array import array
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
@@ -24,7 +36,8 @@ from schemas.timefmt import parse_rfc3339
 from streams.producer import RecordProducer
 from streams.settings import Settings
 
-__all__ = ["PartitionLog", "TimedProducer", "FiringsListener", "due_index", "percentile"]
+__all__ = ["PartitionLog", "TimedProducer", "FiringsListener", "due_index", "percentile", "write_records",
+           "run_paced_producer", "read_producer_log"]
 
 
 @dataclass
@@ -140,3 +153,113 @@ class FiringsListener:
         self._stop.set()
         self._thread.join(5)
         self._consumer.close()
+
+
+# -- the paced producer, in its own process -------------------------------------------------
+
+def write_records(records: Iterable[tuple[bytes, bytes]], path: Path) -> None:
+    """(key, value) records as ``key TAB value`` lines (keys are account ids, values one-line JSON; no key: empty)."""
+    with open(path, "wb") as fh:
+        for key, value in records:
+            key = key or b""
+            if b"\t" in key or b"\n" in key or b"\n" in value:
+                raise ValueError(f"record with key {key!r} cannot be written as one line")
+            fh.write(key + b"\t" + value + b"\n")
+
+
+def _read_records(path: Path) -> list[tuple[bytes | None, bytes]]:
+    out: list[tuple[bytes | None, bytes]] = []
+    with open(path, "rb") as fh:
+        for line in fh:
+            key, value = line[:-1].split(b"\t", 1)
+            out.append((key or None, value))
+    return out
+
+
+def _paced(records: list[tuple[bytes, bytes]], rate: float) -> Iterator[tuple[int, bytes, bytes]]:
+    """(index, key, value) at ``rate`` per second from the first, in steps of a millisecond's worth."""
+    step = max(1, int(rate // 1000))
+    started = time.monotonic()
+    for i, (key, value) in enumerate(records):
+        if i % step == 0:
+            ahead = i / rate - (time.monotonic() - started)
+            if ahead > 0:
+                time.sleep(ahead)
+        yield i, key, value
+
+
+def run_paced_producer(settings: Settings, topic: str, records_path: Path, start: int, stop: int, rate: float,
+                       log_path: Path) -> dict[str, float]:
+    """Produce records ``[start, stop)`` of the file at ``rate``; write (index, partition, offset, create ms)."""
+    records = _read_records(records_path)[start:stop]
+    index, partition, offset, created = array("q"), array("q"), array("q"), array("q")
+
+    def delivered(err, msg, i) -> None:
+        if err is not None:
+            raise RuntimeError(f"record {i} not delivered: {err.str()}")
+        kind, stamp_ms = msg.timestamp()
+        index.append(start + i)
+        partition.append(msg.partition())
+        offset.append(msg.offset())
+        created.append(stamp_ms if kind and stamp_ms > 0 else int(time.time() * 1000))
+
+    producer = RecordProducer(settings, **{"linger.ms": 1})._producer
+    began = time.time()
+    for i, key, value in _paced(records, rate):
+        while True:
+            try:
+                producer.produce(topic, value, key, on_delivery=lambda err, msg, i=i: delivered(err, msg, i))
+                break
+            except BufferError:
+                producer.poll(0.01)
+        producer.poll(0)
+    produced_by = time.time()
+    if producer.flush(60) != 0:
+        raise RuntimeError("paced producer: records still undelivered after 60 s")
+    with open(log_path, "wb") as fh:
+        for column in (index, partition, offset, created):
+            fh.write(len(column).to_bytes(8, "little") + column.tobytes())
+    return {"produced": len(records), "seconds": produced_by - began, "rate": len(records) / max(produced_by - began, 1e-9)}
+
+
+def read_producer_log(log_paths: Iterable[Path], records_path: Path) -> dict[int, PartitionLog]:
+    """The per-partition logs (offset order) of one or more producer runs over the same records file."""
+    records = _read_records(records_path)
+    rows = []
+    for path in log_paths:
+        data = Path(path).read_bytes()
+        columns, at = [], 0
+        for _ in range(4):
+            n = int.from_bytes(data[at:at + 8], "little")
+            col = array("q")
+            col.frombytes(data[at + 8:at + 8 + 8 * n])
+            columns.append(col)
+            at += 8 + 8 * n
+        rows.extend(zip(*columns))
+    logs: dict[int, PartitionLog] = {}
+    for i, p, _offset, created_ms in sorted(rows, key=lambda r: (r[1], r[2])):
+        try:
+            obj = orjson.loads(records[i][1])
+            account, ts = obj["account_id"], parse_rfc3339(obj["occurred_at"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            continue  # malformed noise: it makes nothing due
+        logs.setdefault(p, PartitionLog()).add(created_ms / 1000, account, ts)
+    return logs
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Paced producer for forewarn bench pipeline's latency probe.")
+    parser.add_argument("--topic", required=True)
+    parser.add_argument("--records", type=Path, required=True)
+    parser.add_argument("--start", type=int, required=True)
+    parser.add_argument("--stop", type=int, required=True)
+    parser.add_argument("--rate", type=float, required=True)
+    parser.add_argument("--log", type=Path, required=True)
+    args = parser.parse_args(argv)
+    summary = run_paced_producer(Settings(), args.topic, args.records, args.start, args.stop, args.rate, args.log)
+    sys.stdout.write(orjson.dumps(summary).decode() + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -36,3 +36,45 @@ def test_the_bench_prints_three_rates_and_two_ratios(kafka_bootstrap, redis_url)
     assert report.ceiling and report.naive and report.detect
     assert [t[3] for t in targets][-1] == "not measured"
     assert all(t[3] in ("met", "NOT met") for t in targets[:3])
+
+
+def test_the_paced_producer_process_logs_every_record_in_offset_order(kafka_bootstrap, tmp_path):
+    import subprocess
+    import sys
+    import uuid
+
+    from streams.bench.latency import read_producer_log, write_records
+    from streams.topics import delete_topics, ensure_topics
+
+    settings = Settings(kafka_bootstrap_servers=kafka_bootstrap)
+    topic = f"bench-latency-test-{uuid.uuid4().hex[:8]}"
+    ensure_topics(settings, [topic], partitions=4)
+    records = generate_events(3000, seed=2)
+    path = tmp_path / "records.tsv"
+    write_records(records, path)
+    try:
+        for start, stop, tag in ((0, 1000, "a"), (1000, 3000, "b")):
+            done = subprocess.run(
+                [sys.executable, "-m", "streams.bench.latency", "--topic", topic, "--records", str(path),
+                 "--start", str(start), "--stop", str(stop), "--rate", "4000", "--log", str(tmp_path / f"{tag}.bin")],
+                capture_output=True, timeout=120, env={"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+                                                       "PATH": "/usr/bin:/bin"})
+            assert done.returncode == 0, done.stderr.decode()[-2000:]
+        summary = done.stdout.decode()
+        assert '"produced":2000' in summary
+        seconds = float(re.search(r'"seconds":([\d.]+)', summary).group(1))
+        assert 0.4 <= seconds < 5.0, f"2,000 records at 4,000/s took {seconds} s"
+        logs = read_producer_log([tmp_path / "a.bin", tmp_path / "b.bin"], path)
+        valid = sum(1 for _k, v in records if b'"occurred_at"' in v and b'"account_id"' in v)
+        assert sum(len(log.ts) for log in logs.values()) <= valid
+        assert sum(len(log.ts) for log in logs.values()) >= 0.95 * len(records)
+        for log in logs.values():
+            assert log.running_max == sorted(log.running_max)
+            assert all(t2 >= t1 - 1.0 for t1, t2 in zip(log.sent_at, log.sent_at[1:]))
+        # an account lives on one partition
+        owners = {}
+        for p, log in logs.items():
+            for acct in log.by_account:
+                assert owners.setdefault(acct, p) == p
+    finally:
+        delete_topics(settings, [topic])
