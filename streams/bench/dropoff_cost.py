@@ -67,7 +67,9 @@ def _run(settings: Settings, parts: list[list[_Rec]], chunk: int, with_models: b
         detect.handle_chunk(p, recs)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     ckpt = registry.get_sample_value("forewarn_model_checkpoint_seconds_sum") or 0.0
-    return {"cpu_s": cpu, "wall_s": wall, "checkpoint_s": ckpt}
+    scored = sum(s.value for m in registry.collect() if m.name == "forewarn_model_account_days_scored"
+                 for s in m.samples if s.name.endswith("_total"))
+    return {"cpu_s": cpu, "wall_s": wall, "checkpoint_s": ckpt, "account_days": scored}
 
 
 def _memory(client: redis.Redis, namespace: str, partitions: int, triggers: list[str]) -> dict[str, float]:
@@ -130,6 +132,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{label:>20}: CPU {r['cpu_s']:.2f} s ({1e6 * r['cpu_s'] / events:.2f} µs/event), "
               f"wall {r['wall_s']:.2f} s, checkpoint writes {r['checkpoint_s']:.2f} s")
     extra = with_r["cpu_s"] - base_r["cpu_s"]
+    print(f"account-days scored: {with_r['account_days']:,.0f} "
+          f"({events / with_r['account_days']:.1f} events per account-day)" if with_r["account_days"] else "")
     print(f"usage_drop live scoring: +{1e6 * extra / events:.2f} µs CPU per event "
           f"(x{with_r['cpu_s'] / base_r['cpu_s']:.2f} the rules-only run)")
     print(f"Redis: {memory['accounts']:,} accounts, {memory['account_hash_bytes']:,} B account hashes + "
