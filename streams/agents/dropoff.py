@@ -66,9 +66,9 @@ class DropOffMetrics:
     def __init__(self, registry: CollectorRegistry, triggers: Sequence[str]):
         self.cold_starts = Counter("forewarn_model_cold_starts", "Drop-off models that started cold instead of "
                                    "from their checkpoint, by reason.", ["reason"], registry=registry)
-        self.scored = Counter("forewarn_model_account_days_scored", "Account-days scored by the drop-off models "
-                              "(silent accounts included).", ["trigger"], registry=registry)
-        self.days_closed = Counter("forewarn_model_days_closed", "UTC days closed by the drop-off models, summed "
+        self.scored = Counter("forewarn_model_scores", "Account scores by the drop-off models: one per account "
+                              "per closed UTC day, silent accounts included.", ["trigger"], registry=registry)
+        self.days_closed = Counter("forewarn_model_day_closes", "UTC days closed by the drop-off models, summed "
                                    "over partitions.", ["trigger"], registry=registry)
         for t in triggers:
             self.scored.labels(trigger=t)

@@ -67,7 +67,7 @@ def _run(settings: Settings, parts: list[list[_Rec]], chunk: int, with_models: b
         detect.handle_chunk(p, recs)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     ckpt = registry.get_sample_value("forewarn_model_checkpoint_seconds_sum") or 0.0
-    scored = sum(s.value for m in registry.collect() if m.name == "forewarn_model_account_days_scored"
+    scored = sum(s.value for m in registry.collect() if m.name == "forewarn_model_scores"
                  for s in m.samples if s.name.endswith("_total"))
     return {"cpu_s": cpu, "wall_s": wall, "checkpoint_s": ckpt, "account_days": scored}
 

@@ -144,7 +144,7 @@ def test_live_worker_publishes_exactly_the_backtest_usage_drop_firings(populatio
     assert len({f["firing_id"] for f in published}) == len(published), "an undisturbed run published twice"
     assert sorted(_key(f) for f in published) == expected
     m = undisturbed["metrics"]
-    assert m[f'forewarn_model_account_days_scored_total{{trigger="{TRIGGER}"}}'] > 400 * 60
+    assert m[f'forewarn_model_scores_total{{trigger="{TRIGGER}"}}'] > 400 * 60
     assert m[f'forewarn_firings_total{{trigger="{TRIGGER}"}}'] == len(expected)
     assert not any(k.startswith("forewarn_model_cold_starts_total") and v for k, v in m.items())
     assert all(undisturbed["state"].values()), "every partition stores its accounts' drop-off state"

@@ -226,7 +226,7 @@ def test_a_silent_account_is_flagged_by_the_idle_advance_with_no_event_arriving(
     detect = runtimes.detect
     detect.handle_chunk(0, _records(events))
     assert not [d for d in _drops(s) if d[1] == "acct-009"], "flagged before the silence was long enough"
-    scored_before = _sample(registry, "forewarn_model_account_days_scored_total", trigger=TRIGGER)
+    scored_before = _sample(registry, "forewarn_model_scores_total", trigger=TRIGGER)
     wall, _ = detect.progress[0]
     # no event arrives; wall-clock time passes and the idle advance moves the watermark along
     for days in range(1, 15):
@@ -235,7 +235,7 @@ def test_a_silent_account_is_flagged_by_the_idle_advance_with_no_event_arriving(
     assert flagged, "the silent account was not flagged by the idle advance"
     fired_at = flagged[0][2]
     assert fired_at > format_rfc3339(last_ts), "it must be flagged for days after the last event"
-    scored = _sample(registry, "forewarn_model_account_days_scored_total", trigger=TRIGGER) - scored_before
+    scored = _sample(registry, "forewarn_model_scores_total", trigger=TRIGGER) - scored_before
     accounts = len(detect.dropoff.detectors(0)[TRIGGER].accounts)
     assert scored >= 10 * accounts * 0.9, "every known account is scored every day, silent or not"
 
