@@ -48,7 +48,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, 
 from rich.table import Table
 
 from detectors.config import ForewarnConfig
-from detectors.engine import Engine, Row
+from detectors.engine import Engine
 from detectors.memory_store import MemoryStore
 from detectors.online.runner import DEFAULT_PARTITIONS, UsageDropRunner, partition_of
 from schemas.errors import ForewarnError
@@ -64,9 +64,6 @@ _CHUNK_BYTES = 4 << 20
 _MAX_WORKERS = 4
 _KEY = b'"account_id":"'
 _KEY_NAME = b'"account_id"'
-#: The type of the rows that only carry another shard's event time (no trigger names the empty type).
-_TIME_ONLY = ""
-_NO_PROPS: dict[str, Any] = {}
 
 
 class BacktestError(ForewarnError):
@@ -132,15 +129,13 @@ class _Shard:
         #: A line's bytes named one shard's account, its parsed event another's: replay in one process.
         self.misrouted = False
 
-    def parse(self, lines: list[bytes]) -> tuple[list[tuple[int, Row]], array, array, list[Event]]:
-        """Parse the lines this shard owns: (position, row) pairs, the positions and times of its valid
-        events (for the other shards), and the events themselves when usage_drop triggers need them."""
+    def parse(self, lines: list[bytes]) -> tuple[list[tuple[int, Event]], array, array]:
+        """Parse the lines this shard owns: (position, event) pairs, and the positions and times of its
+        valid events (for the other shards)."""
         me, shards, until = self.shard, self.shards, self.until_us
         skipped = self.report.skipped
-        own: list[tuple[int, Row]] = []
+        own: list[tuple[int, Event]] = []
         positions, times = array("q"), array("q")
-        events: list[Event] = []
-        keep_events = self.drops is not None
         for pos, line in enumerate(lines):
             owner = _shard_of_bytes(line, shards) if shards > 1 else 0
             if owner >= 0 and owner != me:
@@ -163,39 +158,43 @@ class _Shard:
             if until is not None and ts > until:
                 skipped["after_until"] += 1
                 continue
-            own.append((pos, (ev.event_id, ev.account_id, ev.type, ts, ev.properties)))
-            positions.append(pos)
-            times.append(ts)
-            if keep_events:
-                events.append(ev)
+            own.append((pos, ev))
+            if shards > 1:
+                positions.append(pos)
+                times.append(ts)
         self.report.lines += len(lines) if me == 0 else 0
-        return own, positions, times, events
+        return own, positions, times
 
-    def apply(self, own: list[tuple[int, Row]], others: list[tuple[array, array]], events: list[Event]) -> None:
-        """Run the engine over this chunk's own rows and the other shards' event times, in file order."""
+    def apply(self, own: list[tuple[int, Event]], others: list[tuple[array, array]]) -> None:
+        """Run the engine over this chunk's own events and the other shards' event times, in file order.
+
+        Another shard's event becomes an event with an empty id and type: no trigger names it, so it
+        moves the watermark and nothing else (a real event's id is never empty).
+        """
         report = self.report
+        mine = [ev for _pos, ev in own]
         if others:
-            slots: dict[int, Row] = dict(own)
+            slots: dict[int, Event] = dict(own)
             for positions, times in others:
                 for pos, ts in zip(positions, times):
-                    slots[pos] = ("", "", _TIME_ONLY, ts, _NO_PROPS)
+                    slots[pos] = Event("", "", "", ts)
             rows = [slots[pos] for pos in sorted(slots)]
         else:
-            rows = [row for _pos, row in own]
-        if self.drops is not None and events:
-            report.firings += self.drops.process(events)
+            rows = mine
+        if self.drops is not None and mine:
+            report.firings += self.drops.process(mine)
         if not rows:
             return
-        result = self.engine.process_rows(_PARTITION, rows, self.store)
+        result = self.engine.process_chunk(_PARTITION, rows, self.store)
         report.firings += result.firings
-        late_own = sum(1 for row in result.late if row[2] is not _TIME_ONLY)
+        late_own = sum(1 for ev in result.late if ev.event_id)
         time_only = len(rows) - len(own)
         accepted_own = result.accepted - (time_only - (len(result.late) - late_own))
         report.duplicates += result.duplicates
         report.events += accepted_own - result.duplicates
         if late_own:
             report.skipped["late"] += late_own
-        chunk_max = max(row[3] for row in rows)
+        chunk_max = max(ev.ts for ev in rows)
         self.max_ts = chunk_max if self.max_ts is None or chunk_max > self.max_ts else self.max_ts
 
     def finish(self) -> BacktestReport:
@@ -222,7 +221,7 @@ def _replay(shard: _Shard, chunks: Iterator[tuple[list[bytes], int]], peers: lis
     """
     me = shard.shard
     for lines, size in chunks:
-        own, positions, times, events = shard.parse(lines)
+        own, positions, times = shard.parse(lines)
         mine = (positions.tobytes(), times.tobytes())
         others = []
         for peer, conn in peers:
@@ -236,7 +235,7 @@ def _replay(shard: _Shard, chunks: Iterator[tuple[list[bytes], int]], peers: lis
                 conn.send_bytes(mine[0])
                 conn.send_bytes(mine[1])
             others.append((got_positions, got_times))
-        shard.apply(own, others, events)
+        shard.apply(own, others)
         if task is not None:
             progress.advance(task, size)
     return shard.finish()
