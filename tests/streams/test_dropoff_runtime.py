@@ -255,3 +255,36 @@ def test_without_a_checkpoint_key_the_models_run_in_memory_and_nothing_is_stored
     assert not client.exists(keys.drop_record) and not client.exists(keys.drop_accounts(TRIGGER))
     assert client.hget(keys.record, "applied_offset") is not None, "the rule path stored its state as usual"
     assert len(runtimes.detect.dropoff.detectors(0)[TRIGGER].accounts) == 50
+
+
+def test_two_usage_drop_triggers_share_one_atomic_step_and_each_equals_its_direct_replay(stream, settings,
+                                                                                         redis_url):
+    config = Path(__file__).parent / "testdata" / "forewarn_two_usage_drops.yaml"
+    names = ("usage_dropping", "usage_collapsing")
+    events, until = stream
+    s = _settings(settings).model_copy(update={"config_path": config})
+    ensure_topics(s)
+    records = _records(events)
+    parts = list(chunks(records, [3000, 17, 900]))
+    runtimes, _ = _runtime(s)
+    for i, chunk in enumerate(parts):
+        if i == len(parts) // 2:
+            runtimes, _ = _runtime(s)  # a restart: both models restored from their checkpoints
+            runtimes.detect.handle_chunk(0, parts[i - 1])
+        runtimes.detect.handle_chunk(0, chunk)
+    runtimes.detect.handle_chunk(0, [_tick(until, len(records))])
+
+    runner = UsageDropRunner.from_config(load_config(config), partitions=1)
+    fired = [f for f in runner.process(events) + runner.advance_to(until) if f.fired_at <= until]
+    published = [orjson.loads(r.value) for r in read_topic(s, s.topics.trigger_firings, timeout=60)
+                 if WATERMARK_HEADER not in r.headers]
+    client = redis.Redis.from_url(redis_url)
+    keys = PartitionKeys(f"det:{s.topics.usage_events}", 0)
+    for name in names:
+        want = sorted((f.firing_id, f.account_id, format_rfc3339(f.fired_at)) for f in fired if f.trigger == name)
+        got = sorted((f["firing_id"], f["account_id"], f["fired_at"]) for f in published if f["trigger"] == name)
+        assert want and got == want, name
+        det = runner.detectors[(name, 0)]
+        stored = {k.decode(): v for k, v in client.hgetall(keys.drop_accounts(name)).items()}
+        assert stored == {aid: orjson.dumps(a.encode()) for aid, a in det.accounts.items()}, name
+        assert client.hget(keys.drop_record, f"m:{name}") is not None
