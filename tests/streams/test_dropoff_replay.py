@@ -158,6 +158,7 @@ def test_sigkilled_worker_restored_from_checkpoints_gives_the_same_firings_and_s
     client = redis.Redis.from_url(redis_url)
     rng = random.Random(6)
     kill_points = sorted(rng.uniform(0.1, 0.9) for _ in range(2))  # each restart costs a group join
+    killed_at: list[int] = []
     worker = WorkerProcess(["worker", "--loglevel", "warning"], _env(worker_env), tmp_path / "w0.log").start()
     try:
         for i, point in enumerate(kill_points):
@@ -166,12 +167,14 @@ def test_sigkilled_worker_restored_from_checkpoints_gives_the_same_firings_and_s
                 assert worker.alive() and time.monotonic() < deadline
                 time.sleep(0.05)
             worker.kill()
+            killed_at.append(sum(_applied(client, settings, p) + 1 for p in ends))
             worker = WorkerProcess(["worker", "--loglevel", "warning"], _env(worker_env),
                                    tmp_path / f"w{i + 1}.log").start()
         _wait_done(client, settings, ends, worker)
         metrics = worker.metrics()
     finally:
         worker.stop()
+    assert killed_at[0] < total, "the first kill came after the end: nothing was restored"
     published = _published(settings)
     assert sorted(set(_key(f) for f in published)) == population["drops"], "a crash lost or invented a firing"
     by_id: dict[str, dict] = {}
