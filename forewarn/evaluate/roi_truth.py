@@ -27,6 +27,17 @@ the check does not share the code it checks.
 A treated decision whose command never reached the simulated customer had no
 effect: it counts, with a difference of 0 (tickets and, for an account's first
 decision, retention), and is counted in ``undelivered``.
+
+>>> DAY = 86_400_000_000
+>>> costs = CostModel(monthly_revenue_per_account=100.0, months_of_revenue_per_retained_account=12.0,
+...     cost_per_inbound_ticket=25.0, cost_per_contact={"email": 0.1}, operating_cost_per_month=300.0)
+>>> d = DecisionRecord("f1", "a1", "power_user_gone_quiet", "we_miss_you", "treated", DAY, "c1")
+>>> truth = Counterfactuals({"a1": Course(None, (), 200 * DAY)},             # kept, no ticket
+...                         {"c1": Course(50 * DAY, (2 * DAY,), 200 * DAY)},  # its twin: a ticket, then gone
+...                         {"c1": DAY})
+>>> r = true_roi([d], truth, {"a1": 120.0}, costs, {"we_miss_you": "email"}, since=0, until=100 * DAY)
+>>> r.retention_difference, r.retained_revenue, r.avoided_ticket_cost, round(r.roi, 3)
+(1.0, 1440.0, 25.0, 1.486)
 """
 
 from __future__ import annotations
