@@ -184,3 +184,47 @@ def test_sigkilled_worker_restored_from_checkpoints_gives_the_same_firings_and_s
         "a restart restored its checkpoints instead of starting cold"
     assert _drop_state(client, settings, ends) == undisturbed["state"]
     assert format_rfc3339(population["until"]) >= max(f["fired_at"] for f in published)
+
+
+def test_a_worker_joining_and_one_leaving_hands_the_models_over_through_redis(
+        population, undisturbed, settings, worker_env, tmp_path, redis_url):
+    lines = population["lines"]
+    half = len(lines) // 2
+    ensure_topics(settings)
+    producer = RecordProducer(settings)
+    producer.produce_many(settings.topics.usage_events, ((account_key(v), v) for v in lines[:half]))
+    producer.flush()
+    client = redis.Redis.from_url(redis_url)
+    first = WorkerProcess(["worker", "--loglevel", "warning"], _env(worker_env), tmp_path / "a.log").start()
+    second, took_over = None, False
+    try:
+        _wait_done(client, settings, _end_offsets(settings), first)
+        second = WorkerProcess(["worker", "--loglevel", "warning"], _env(worker_env), tmp_path / "b.log").start()
+        # the rest trickles in until the second worker has taken partitions over and stepped their models
+        rest, deadline = lines[half:], time.monotonic() + 120
+        while rest:
+            n = 200 if time.monotonic() < deadline else len(rest)
+            producer.produce_many(settings.topics.usage_events, ((account_key(v), v) for v in rest[:n]))
+            producer.flush()
+            rest = rest[n:]
+            try:
+                if any(k.startswith("forewarn_model_threshold{") for k in second.metrics()):
+                    deadline, took_over = 0.0, True
+            except OSError:
+                pass
+            time.sleep(0.2)
+        publish_watermark_ticks(settings, population["until"])
+        ends = _end_offsets(settings)
+        assert first.stop() == 0
+        _wait_done(client, settings, ends, second)
+        metrics = second.metrics()
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()
+    assert took_over, "the second worker never stepped a model while the first was still there"
+    assert metrics[f'forewarn_model_scores_total{{trigger="{TRIGGER}"}}'] > 0
+    published = _published(settings)
+    assert sorted(set(_key(f) for f in published)) == population["drops"]
+    assert not any(k.startswith("forewarn_model_cold_starts_total") and v for k, v in metrics.items())
+    assert _drop_state(client, settings, ends) == undisturbed["state"]
