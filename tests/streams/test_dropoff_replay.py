@@ -9,7 +9,8 @@ and processed by real ``forewarn worker`` processes with a config holding a
 equal ``forewarn backtest`` on the same file (which routes accounts to the same
 four partitions). A run whose worker is SIGKILLed at random points and
 restarted (models restored from their checkpoints) must publish the same
-firings and leave the same per-account drop-off state in Redis.
+firings and leave the same per-account drop-off state in Redis; so must a run
+where a second worker joins (taking models over from Redis) and the first leaves.
 """
 
 from __future__ import annotations
