@@ -220,9 +220,9 @@ class _Run:
                 now = time.perf_counter()
                 done = sum(a + 1 for a in applied)
                 if done > 0 and first is None:
-                    first = (now, done)  # start-up is over: the worker has applied its first batch
+                    first = (now, done, _cpu_seconds(worker))  # start-up is over: the worker applied a batch
                 if first is not None and (last is None or done > last[1]):
-                    last = (now, done)
+                    last = (now, done, _cpu_seconds(worker))
                 if all(applied[p] >= ends[p] - 1 for p in ends if ends[p] > 0):
                     break
                 time.sleep(0.05)
@@ -234,11 +234,15 @@ class _Run:
         if first is None or last is None or last[0] <= first[0]:
             return None, None, note or "no progress measured (too few events for more than one batch?)"
         seconds = last[0] - first[0]
+        if first[2] is not None and last[2] is not None and last[2] > first[2]:
+            per_cpu = (last[1] - first[1]) / (last[2] - first[2])
+            note = "; ".join(filter(None, [note, f"{per_cpu:,.0f} events per worker CPU-second "
+                                                 f"({last[2] - first[2]:.2f} CPU-s over {seconds:.2f} s)"]))
         return (last[1] - first[1]) / seconds, seconds, note
 
     # -- latency -----------------------------------------------------------------------
 
-    def latency(self, records, rate: float, seconds: float) -> tuple[list[float], str]:
+    def latency(self, records, rate: float, seconds: float, linger_ms: float = 1.0) -> tuple[list[float], str]:
         """Firing latencies (ms) at ``rate``, the paced producer in its own process; and a note with the backlog."""
         from confluent_kafka import Consumer, TopicPartition
 
@@ -259,7 +263,7 @@ class _Run:
         def producer(start: int, stop: int, tag: str) -> subprocess.Popen:
             cmd = [sys.executable, "-m", "streams.bench.latency", "--topic", topic, "--records", str(records_path),
                    "--start", str(start), "--stop", str(stop), "--rate", str(rate),
-                   "--log", str(self.logs / f"latency-{tag}.bin")]
+                   "--log", str(self.logs / f"latency-{tag}.bin"), "--linger-ms", str(linger_ms)]
             return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=open(self.logs / f"latency-{tag}.log", "wb"),
                                     env={**os.environ, **self.env})
 
@@ -332,7 +336,8 @@ class _Run:
             latencies.append((arrived - sent) * 1000)
         ordered = sorted(samples)
         extra = [f"{len(seen)} firings, {len(latencies)} due after warm-up; {wanted - warmup:,} events asked at "
-                 f"{rate:,.0f}/s by a separate producer process, produced at {summary.get('rate', 0):,.0f}/s",
+                 f"{rate:,.0f}/s by a separate producer process (linger.ms {linger_ms:g}), produced at "
+                 f"{summary.get('rate', 0):,.0f}/s",
                  f"worker backlog while producing (events produced, not yet applied; {len(samples)} samples, "
                  f"every 0.25 s): median {ordered[len(ordered) // 2] if ordered else 0:,}, "
                  f"max {ordered[-1] if ordered else 0:,}"
@@ -369,6 +374,15 @@ class _Run:
             self.console.print(f"[yellow]could not delete Redis keys: {exc}[/]")
 
 
+def _cpu_seconds(worker) -> float | None:
+    """User + system CPU time of the worker process so far (a figure the other users of the cores barely move)."""
+    try:
+        fields = Path(f"/proc/{worker.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError, AttributeError):
+        return None
+
+
 def _scrape(worker) -> dict[str, float]:
     try:
         return worker.metrics()
@@ -395,7 +409,7 @@ def _chunk_note(before: dict[str, float], after: dict[str, float]) -> str:
 
 
 def run_pipeline_bench(settings, events: int, *, seed: int = 5, window: float = 15.0, timeout: float = 600.0,
-                       latency: bool = True, latency_seconds: float = 20.0,
+                       latency: bool = True, latency_seconds: float = 20.0, latency_linger_ms: float = 1.0,
                        console: Console | None = None) -> PipelineReport:
     """Run (a), (b), (c) and optionally the latency probe on ``settings``' broker and Redis."""
     from streams.bench.latency import percentile
@@ -421,7 +435,7 @@ def run_pipeline_bench(settings, events: int, *, seed: int = 5, window: float = 
         if latency and report.detect:
             report.latency_rate = report.detect / 2
             console.print(f"latency at {report.latency_rate:,.0f} events/s…", end=" ")
-            values, note = run.latency(records, report.latency_rate, latency_seconds)
+            values, note = run.latency(records, report.latency_rate, latency_seconds, latency_linger_ms)
             report.latency_samples = len(values)
             report.latency_p99_ms = percentile(values, 99)
             report.latency_p50_ms = percentile(values, 50)
@@ -490,6 +504,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         window: float = typer.Option(15.0, min=2.0, help="Longest steady window of the naive agent, in seconds."),
         latency: bool = typer.Option(True, help="Also measure p99 event-to-firing latency at half of (c)'s rate."),
         latency_seconds: float = typer.Option(20.0, min=2.0, help="Seconds of paced load for the latency figure."),
+        latency_linger_ms: float = typer.Option(1.0, min=0.0, help="linger.ms of the latency probe's producer."),
         seed: int = typer.Option(5, help="Simulator seed."),
         record: Path = typer.Option(None, help="Append the results as a section to this markdown file."),
     ) -> None:
@@ -500,7 +515,8 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         settings = load_settings()
         load_before = os.getloadavg()
         report = run_pipeline_bench(settings, events, seed=seed, window=window, latency=latency,
-                                    latency_seconds=latency_seconds, console=console)
+                                    latency_seconds=latency_seconds, latency_linger_ms=latency_linger_ms,
+                                    console=console)
         load_after = os.getloadavg()
         figures, targets = table_rows(report)
         machine = f"{os.cpu_count()} cores ({_cpu_model()})"

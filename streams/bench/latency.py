@@ -189,8 +189,12 @@ def _paced(records: list[tuple[bytes, bytes]], rate: float) -> Iterator[tuple[in
 
 
 def run_paced_producer(settings: Settings, topic: str, records_path: Path, start: int, stop: int, rate: float,
-                       log_path: Path) -> dict[str, float]:
-    """Produce records ``[start, stop)`` of the file at ``rate``; write (index, partition, offset, create ms)."""
+                       log_path: Path, linger_ms: float = 1.0) -> dict[str, float]:
+    """Produce records ``[start, stop)`` of the file at ``rate``; write (index, partition, offset, create ms).
+
+    ``linger_ms``: how long the producer may hold records to batch them (a record batch is what the
+    worker's consumer hands on as one chunk when it keeps up).
+    """
     records = _read_records(records_path)[start:stop]
     index, partition, offset, created = array("q"), array("q"), array("q"), array("q")
 
@@ -203,7 +207,7 @@ def run_paced_producer(settings: Settings, topic: str, records_path: Path, start
         offset.append(msg.offset())
         created.append(stamp_ms if kind and stamp_ms > 0 else int(time.time() * 1000))
 
-    producer = RecordProducer(settings, **{"linger.ms": 1})._producer
+    producer = RecordProducer(settings, **{"linger.ms": linger_ms})._producer
     began = time.time()
     for i, key, value in _paced(records, rate):
         while True:
@@ -255,8 +259,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stop", type=int, required=True)
     parser.add_argument("--rate", type=float, required=True)
     parser.add_argument("--log", type=Path, required=True)
+    parser.add_argument("--linger-ms", type=float, default=1.0)
     args = parser.parse_args(argv)
-    summary = run_paced_producer(Settings(), args.topic, args.records, args.start, args.stop, args.rate, args.log)
+    summary = run_paced_producer(Settings(), args.topic, args.records, args.start, args.stop, args.rate, args.log,
+                                 args.linger_ms)
     sys.stdout.write(orjson.dumps(summary).decode() + "\n")
     return 0
 
