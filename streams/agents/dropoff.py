@@ -192,8 +192,10 @@ class DropOffRuntime:
             self.metrics.threshold.labels(trigger=t, partition=str(partition)).set(
                 float("nan") if threshold is None else threshold)
         firings.sort(key=firing_sort_key)
-        if self.codec is None:
+        if self.codec is None:  # memory only: nothing to store with the firings, which still go out
             unit.stored_offset = max(d.applied_offset for d in unit.detectors.values())
+            if firings:
+                self.store.append_outbox(partition, [firing_record(f) for f in firings])
             return
         start = time.perf_counter()
         writes: dict[str, TriggerWrite] = {}

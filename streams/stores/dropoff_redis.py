@@ -110,6 +110,11 @@ class RedisDropOffStore:
                              f"{stored.decode()} in Redis, {expected_offset} when loaded; another worker owns it now")
         return size
 
+    def append_outbox(self, partition: int, outbox: Sequence[OutboxRecord]) -> None:
+        """Append records to the partition's outbox alone (models without checkpoints have no state to store)."""
+        if outbox:
+            self.client.rpush(self.keys(partition).outbox, *(r.encode() for r in outbox))
+
     # -- inspection (tests, benchmarks) ---------------------------------------------------
 
     def applied_offset(self, partition: int) -> int:

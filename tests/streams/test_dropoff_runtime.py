@@ -248,6 +248,9 @@ def test_without_a_checkpoint_key_the_models_run_in_memory_and_nothing_is_stored
     with caplog.at_level(logging.WARNING, logger="forewarn.dropoff"):
         runtimes, registry = _runtime(s)
         runtimes.detect.handle_chunk(0, _records(events))
+        runtimes.detect.handle_chunk(0, [_tick(until, len(events))])
+    expected, _ = _direct(events, until)
+    assert expected and _drops(s) == expected, "without checkpoints the firings are published all the same"
     assert any("FOREWARN_MODEL_CHECKPOINT_KEY" in r.getMessage() for r in caplog.records)
     assert _sample(registry, "forewarn_model_cold_starts_total", reason="no_key") == 1
     client = redis.Redis.from_url(redis_url)
