@@ -179,15 +179,17 @@ class Engine:
         watermark, max_ts, applied = record.watermark, record.max_ts, record.applied_offset
         result = ChunkResult()
         fired: list[tuple[int, str, Fired]] = []
-        touched: dict[str, AccountState] = {}
-        chunk_ids: dict[str, set[int]] = {}
+        # account -> (its state, the ids it remembers). Nothing folds while the chunk is read, so the
+        # remembered ids only grow: one set per account and chunk.
+        seen: dict[str, tuple[AccountState, set[int]]] = {}
         late = result.late
         accepted = duplicates = replayed = 0
+        if offsets is not None:
+            fresh = [ev for ev, offset in zip(events, offsets) if offset > applied]
+            replayed = len(events) - len(fresh)
+            events = fresh
 
-        for i, ev in enumerate(events):
-            if offsets is not None and offsets[i] <= applied:
-                replayed += 1
-                continue
+        for ev in events:
             ts = ev.ts
             if ts < watermark:
                 late.append(ev)
@@ -201,19 +203,16 @@ class Engine:
             if entries is None:
                 continue
             aid = ev.account_id
-            acct = touched.get(aid)
-            if acct is None:
+            entry = seen.get(aid)
+            if entry is None:
                 acct = accounts.get(aid)
                 if acct is None:
                     acct = accounts[aid] = AccountState(n_rules)
-                touched[aid] = acct
+                entry = seen[aid] = (acct, {p[1] for st in acct.rules if st is not None for p in st.pending})
+            acct, ids = entry
             raw = ev.event_id.encode("utf-8", "surrogatepass")
             h = (crc32(raw) << 32) | adler32(raw)
             rules_state = acct.rules
-            # Nothing folds while the chunk is read, so the account's remembered ids only grow: one set per chunk.
-            ids = chunk_ids.get(aid)
-            if ids is None:
-                ids = chunk_ids[aid] = {p[1] for st in rules_state if st is not None for p in st.pending}
             if h in ids:
                 duplicates += 1
                 continue
@@ -230,6 +229,7 @@ class Engine:
                     else:
                         pending.append((ts, h, bit))
 
+        touched = {aid: acct for aid, (acct, _ids) in seen.items()}
         refresh = codec.refresh
         for acct in touched.values():
             refresh(acct)
