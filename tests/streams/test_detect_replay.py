@@ -44,6 +44,12 @@ def _model_triggers() -> set[str]:
     return {t.name for t in load_config(Settings().config_path).triggers_of_kind("usage_drop")}
 
 
+def _model_keys(rows) -> list[Key]:
+    models = _model_triggers()
+    return sorted((r["firing_id"], r["trigger"], r["account_id"], r["fired_at"]) for r in rows
+                  if r["trigger"] in models)
+
+
 def _keys(rows) -> list[Key]:
     models = _model_triggers()
     return sorted((r["firing_id"], r["trigger"], r["account_id"], r["fired_at"]) for r in rows
@@ -59,7 +65,9 @@ def population(tmp_path_factory):
     settings = Settings()
     report = run_backtest(out / "events.jsonl", load_config(settings.config_path))
     backtest = _keys(f.to_json() for f in report.firings)
-    return {"dir": out, "lines": lines, "truth": truth, "backtest": backtest, "until": report.until_us}
+    models = _model_keys(f.to_json() for f in report.firings)
+    return {"dir": out, "lines": lines, "truth": truth, "backtest": backtest, "models": models,
+            "until": report.until_us}
 
 
 def test_backtest_equals_the_simulator_truth(population):
@@ -171,6 +179,8 @@ def test_live_worker_publishes_exactly_the_backtest_firings(population, undistur
     ids = [f["firing_id"] for f in published]
     assert len(ids) == len(set(ids)), "an undisturbed run published a firing twice"
     assert _keys(published) == population["backtest"] == population["truth"]
+    # the shipped usage_drop trigger (no checkpoint key here: models in memory) fires as in the backtest
+    assert _model_keys(published) == population["models"] and population["models"]
     assert not any(k.endswith(":outbox") for k in undisturbed["state"]), "outbox left unpublished"
     m = undisturbed["metrics"]
     assert m["forewarn_events_valid_total"] > 0
