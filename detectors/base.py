@@ -72,13 +72,12 @@ def take_due(state: RuleState, upto: int) -> list[Pending] | None:
             state.pending = []
             return pending
         return None
-    # Tuples order by time first: one C-level pass answers "all due" and "none due", the common cases.
-    if max(pending)[0] < upto:
+    due = [p for p in pending if p[0] < upto]
+    if len(due) == len(pending):  # all due, the common case at a wake-up: no second pass
         state.pending = []
         return pending
-    if min(pending)[0] >= upto:
+    if not due:
         return None
-    due = [p for p in pending if p[0] < upto]
     state.pending = [p for p in pending if p[0] >= upto]
     return due
 

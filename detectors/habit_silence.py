@@ -97,19 +97,22 @@ class HabitSilence(Primitive):
         if due is not None:
             if len(due) > 1:
                 due.sort()
-            silence = self.silence_us
+            silence, min_days, of_days, full = self.silence_us, self.min_days, self.of_days, self._full
+            # the loop works on locals (the hot path of the engine's folds) and writes them back once
+            last, mask, fired = state.last, state.mask, state.fired
             for ts, _h, _roles in due:
-                last = state.last
                 if last is None:
-                    state.last, state.mask = ts, 1
+                    last, mask = ts, 1
                     continue
-                if last + silence <= ts and not state.fired and state.mask.bit_count() >= self.min_days:
+                if last + silence <= ts and not fired and mask.bit_count() >= min_days:
+                    state.last, state.mask = last, mask
                     self._fire(state, out)
                 shift = ts // US_PER_DAY - last // US_PER_DAY
                 if shift:
-                    state.mask = ((state.mask << shift) | 1) & self._full if shift < self.of_days else 1
-                state.last = ts
-                state.fired = False
+                    mask = ((mask << shift) | 1) & full if shift < of_days else 1
+                last = ts
+                fired = False
+            state.last, state.mask, state.fired = last, mask, fired
         last = state.last
         if last is not None and last + self.silence_us <= upto and self._habitual(state):
             self._fire(state, out)
