@@ -78,3 +78,15 @@ def test_the_paced_producer_process_logs_every_record_in_offset_order(kafka_boot
                 assert owners.setdefault(acct, p) == p
     finally:
         delete_topics(settings, [topic])
+
+
+def test_the_latency_probe_times_firings_from_a_separate_producer(kafka_bootstrap, redis_url):
+    settings = Settings(kafka_bootstrap_servers=kafka_bootstrap, redis_url=redis_url)
+    report = run_pipeline_bench(settings, 30_000, window=2.0, timeout=180, latency=True, latency_seconds=3.0,
+                                console=Console(quiet=True))
+    assert report.detect and report.latency_rate == report.detect / 2
+    note = next(n for n in report.notes if n.startswith("latency:"))
+    assert "separate producer process" in note and "worker backlog while producing" in note, note
+    assert report.latency_samples > 0, note
+    assert 0 < report.latency_p50_ms <= report.latency_p99_ms
+    assert "due rule is off" not in note, note
