@@ -405,6 +405,14 @@ def _chunk_note(before: dict[str, float], after: dict[str, float]) -> str:
             f"process each")
     if fetches > 0:
         note += f"; mean wait for a fetch {delta('forewarn_batch_fetch_wait_seconds_sum') / fetches * 1000:,.1f} ms"
+    calls = []
+    for op in ("load", "load_due", "apply"):
+        label = '{op="' + op + '"}'
+        n = delta("forewarn_redis_call_seconds_count" + label)
+        if n > 0:
+            calls.append(f"{op} {delta('forewarn_redis_call_seconds_sum' + label) / n * 1000:,.1f} ms")
+    if calls:
+        note += "; mean Redis call per chunk: " + ", ".join(calls)
     return note
 
 
