@@ -54,5 +54,5 @@ def batch_app(settings: Settings, *, app_id: str | None = None, registry: Collec
     app = faust.App(app_id or settings.app_id, **{**faust_options(settings), **overrides})
     attach_batching(app, max_inflight_bytes=settings.max_inflight_bytes,
                     registry=registry if registry is not None else CollectorRegistry(),
-                    revoke_timeout_s=revoke_timeout_s)
+                    revoke_timeout_s=revoke_timeout_s, coalesce_records=settings.max_poll_records)
     return app

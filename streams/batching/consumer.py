@@ -133,6 +133,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
                 budget=runtime.budget,
                 metrics=runtime.metrics,
                 on_failure=self._on_handler_failure,
+                coalesce_records=runtime.coalesce_records,
             )
             runtime.metrics.offset_lag.view = self.offset_view
             runtime.lanes = self._lanes

@@ -52,8 +52,11 @@ class BatchRuntime:
     """Batch agents by topic, the worker's in-flight budget, metrics, and the first handler failure."""
 
     def __init__(self, app: Any, *, max_inflight_bytes: int, registry: CollectorRegistry,
-                 revoke_timeout_s: float = 10.0):
+                 revoke_timeout_s: float = 10.0, coalesce_records: int = 0):
         self.app = app
+        #: A lane hands the chunks queued behind the one it just finished to its handler
+        #: as one call, up to this many records (0: one call per fetched chunk).
+        self.coalesce_records = coalesce_records
         self.agents: dict[str, BatchAgent] = {}
         self.budget = InflightBudget(max_inflight_bytes)
         self.metrics = BatchMetrics(registry)
@@ -89,7 +92,7 @@ class BatchRuntime:
 
 
 def attach_batching(app: Any, *, max_inflight_bytes: int, registry: CollectorRegistry,
-                    revoke_timeout_s: float = 10.0) -> BatchRuntime:
+                    revoke_timeout_s: float = 10.0, coalesce_records: int = 0) -> BatchRuntime:
     """Give ``app`` a batch runtime; its broker URL must use the ``batchkafka://`` transport."""
     scheme = app.conf.broker[0].scheme
     if scheme != SCHEME:
@@ -99,7 +102,7 @@ def attach_batching(app: Any, *, max_inflight_bytes: int, registry: CollectorReg
     if batching_of(app) is not None:
         raise BatchingError(f"app {app.conf.id!r} already has a batch runtime")
     runtime = BatchRuntime(app, max_inflight_bytes=max_inflight_bytes, registry=registry,
-                           revoke_timeout_s=revoke_timeout_s)
+                           revoke_timeout_s=revoke_timeout_s, coalesce_records=coalesce_records)
     setattr(app, _ATTR, runtime)
     return runtime
 

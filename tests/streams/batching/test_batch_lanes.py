@@ -20,7 +20,7 @@ def chunk(tp: TP, first: int, n: int, generation: int = 1) -> Chunk:
 
 
 class Harness:
-    def __init__(self, budget: int = 1_000_000):
+    def __init__(self, budget: int = 1_000_000, coalesce: int = 0):
         self.acked: list[tuple[int, int, int]] = []
         self.failures: list = []
         self.generation = 1
@@ -32,7 +32,7 @@ class Harness:
 
         self.lanes = Lanes(ack=lambda tp, a, b: self.acked.append((tp.partition, a, b)),
                            generation=lambda: self.generation, budget=self.budget, metrics=self.metrics,
-                           on_failure=on_failure)
+                           on_failure=on_failure, coalesce_records=coalesce)
 
     async def submit(self, c: Chunk, handler) -> bool:
         await self.budget.acquire(c.nbytes)
@@ -187,4 +187,80 @@ def test_a_failing_handler_stops_its_partition_and_acknowledges_nothing_from_the
     failure = h.failures[0]
     assert (failure.tp, failure.first_offset, failure.last_offset) == (T0, 10, 19)
     assert "usage-events[0] offsets 10..19" in str(failure) and "ValueError: bad record" in str(failure)
+    assert h.budget.in_flight == 0
+
+
+def _gated_calls():
+    """A handler whose first call waits for a gate; every call's (first, last, count) is recorded."""
+    calls: list[tuple[int, int, int]] = []
+    gate = asyncio.Event()
+
+    async def handler(tp, records):
+        if not calls:
+            calls.append((records[0].offset, records[-1].offset, len(records)))
+            await gate.wait()
+            return
+        calls.append((records[0].offset, records[-1].offset, len(records)))
+
+    return calls, gate, handler
+
+
+def test_chunks_queued_behind_a_call_go_to_the_next_call_together_up_to_the_limit():
+    calls, gate, handler = _gated_calls()
+
+    async def scenario():
+        h = Harness(coalesce=25)
+        await h.submit(chunk(T0, 0, 10), handler)
+        await asyncio.sleep(0.01)  # the first call is in flight and waits
+        for first in (10, 20, 30, 40, 50):
+            await h.submit(chunk(T0, first, 10), handler)
+        gate.set()
+        await h.settle()
+        await h.lanes.stop(timeout=5)
+        return h
+
+    h = asyncio.run(scenario())
+    # 10 + 10 = 20 fits the limit of 25, a third chunk would not
+    assert calls == [(0, 9, 10), (10, 29, 20), (30, 49, 20), (50, 59, 10)]
+    assert h.acked == [(0, 0, 9), (0, 10, 29), (0, 30, 49), (0, 50, 59)]
+    assert h.budget.in_flight == 0
+
+
+def test_without_a_limit_every_fetched_chunk_is_its_own_call():
+    calls, gate, handler = _gated_calls()
+
+    async def scenario():
+        h = Harness()
+        await h.submit(chunk(T0, 0, 10), handler)
+        await asyncio.sleep(0.01)
+        for first in (10, 20):
+            await h.submit(chunk(T0, first, 10), handler)
+        gate.set()
+        await h.settle()
+        await h.lanes.stop(timeout=5)
+
+    asyncio.run(scenario())
+    assert calls == [(0, 9, 10), (10, 19, 10), (20, 29, 10)]
+
+
+def test_chunks_of_another_generation_are_not_merged():
+    calls, gate, handler = _gated_calls()
+
+    async def scenario():
+        h = Harness(coalesce=1_000)
+        await h.submit(chunk(T0, 0, 10), handler)
+        await asyncio.sleep(0.01)
+        await h.submit(chunk(T0, 10, 10, generation=1), handler)
+        await h.submit(chunk(T0, 20, 10, generation=2), handler)
+        await h.submit(chunk(T0, 30, 10, generation=2), handler)
+        h.generation = 2
+        gate.set()
+        await h.settle()
+        await h.lanes.stop(timeout=5)
+        return h
+
+    h = asyncio.run(scenario())
+    assert calls == [(0, 9, 10), (10, 19, 10), (20, 39, 20)]
+    # generation 1's calls finished after the generation changed: not acknowledged
+    assert h.acked == [(0, 20, 39)]
     assert h.budget.in_flight == 0
