@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -39,6 +41,9 @@ def faust_options(settings: Settings) -> dict[str, Any]:
         "topic_replication_factor": settings.topics.replication_factor,
         "topic_allow_declare": False,
         "store": "memory://",
+        # Faust makes an empty `<app id>-data/v1/tables` tree even with the memory store;
+        # keep it out of the working directory (nothing in it is read back).
+        "datadir": str(Path(tempfile.gettempdir()) / "forewarn-faust" / "{conf.name}-data"),
         # The batch path keeps state in Redis, not in Faust tables. Without tables or
         # standbys Faust uses plain round-robin assignment; its own table-aware
         # assignor left a fourth worker with nothing in a 6-partition group (measured).
