@@ -43,7 +43,7 @@ def faust_options(settings: Settings) -> dict[str, Any]:
         "store": "memory://",
         # Faust makes an empty `<app id>-data/v1/tables` tree even with the memory store;
         # keep it out of the working directory (nothing in it is read back).
-        "datadir": str(Path(tempfile.gettempdir()) / "forewarn-faust" / "{conf.name}-data"),
+        "datadir": str(Path(tempfile.gettempdir()) / "forewarn-faust-{conf.name}-data"),
         # The batch path keeps state in Redis, not in Faust tables. Without tables or
         # standbys Faust uses plain round-robin assignment; its own table-aware
         # assignor left a fourth worker with nothing in a 6-partition group (measured).
