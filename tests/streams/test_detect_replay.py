@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import random
 import time
-from pathlib import Path
 
 import orjson
 import pytest
@@ -24,14 +23,12 @@ import redis
 from forewarn.commands.backtest import run_backtest
 from forewarn.devinfra.workers import WorkerProcess
 from forewarn.simulate import SimulationConfig, simulate_to_dir
-from schemas.timefmt import parse_rfc3339
 from streams.config import load_config
 from streams.outbox import WATERMARK_HEADER
-from streams.producer import RecordProducer, account_key
 from streams.readback import read_topic
 from streams.settings import Settings
-from streams.ticks import publish_watermark_ticks
-from streams.topics import admin_client, ensure_topics
+
+from replay_harness import applied_total, end_offsets, produce_population, wait_done
 
 pytestmark = pytest.mark.integration
 
@@ -75,46 +72,8 @@ def test_backtest_equals_the_simulator_truth(population):
     assert population["backtest"] == population["truth"]
 
 
-def _produce(settings: Settings, population) -> None:
-    ensure_topics(settings)
-    producer = RecordProducer(settings)
-    producer.produce_many(settings.topics.usage_events, ((account_key(v), v) for v in population["lines"]))
-    producer.flush()
-    publish_watermark_ticks(settings, population["until"])
-
-
-def _end_offsets(settings: Settings) -> dict[int, int]:
-    from confluent_kafka import Consumer, TopicPartition
-
-    topic = settings.topics.usage_events
-    c = Consumer(settings.confluent_config(**{"group.id": "offsets-probe", "log_level": 3}))
-    try:
-        parts = c.list_topics(topic, timeout=30).topics[topic].partitions
-        return {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1] for p in parts}
-    finally:
-        c.close()
-
-
-def _applied(client: redis.Redis, settings: Settings, partition: int) -> int:
-    value = client.hget(f"fw:{{det:{settings.topics.usage_events}:{partition}}}:rec", "applied_offset")
-    return int(value) if value is not None else -1
-
-
-def _done(client, settings, ends) -> bool:
-    return all(_applied(client, settings, p) >= end - 1 for p, end in ends.items())
-
-
 def _env(worker_env) -> dict[str, str]:
     return {**worker_env, "FOREWARN_IDLE_ADVANCE": "false"}
-
-
-def _wait_done(client, settings, ends, workers, timeout=600.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not _done(client, settings, ends):
-        for w in workers:
-            assert w.alive(), f"worker died: see {w.log_path}"
-        assert time.monotonic() < deadline, "workers did not finish in time"
-        time.sleep(0.5)
 
 
 def _snapshot(client: redis.Redis, settings: Settings) -> dict[str, object]:
@@ -122,7 +81,7 @@ def _snapshot(client: redis.Redis, settings: Settings) -> dict[str, object]:
 
     The applied offset is left out: malformed messages have no key, so the producer
     spreads them over partitions at random and offsets differ between two productions
-    of the same file. ``_wait_done`` already checked it reached each partition's end.
+    of the same file. ``wait_done`` already checked it reached each partition's end.
     """
     ns = f"det:{settings.topics.usage_events}"
     state: dict[str, object] = {}
@@ -160,13 +119,13 @@ def undisturbed(population, kafka_bootstrap, redis_url, tmp_path_factory):
                         app_id=f"forewarn-ref-{run}")
     env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "REDIS_URL": redis_url, "FOREWARN_APP_ID": settings.app_id,
            "FOREWARN_TOPICS": topics.model_dump_json(), "FOREWARN_IDLE_ADVANCE": "false"}
-    _produce(settings, population)
-    ends = _end_offsets(settings)
+    produce_population(settings, population["lines"], population["until"])
+    ends = end_offsets(settings)
     client = redis.Redis.from_url(redis_url)
     worker = WorkerProcess(["worker", "--loglevel", "warning"], env,
                            tmp_path_factory.mktemp("ref") / "worker.log").start()
     try:
-        _wait_done(client, settings, ends, [worker])
+        wait_done(client, settings, ends, [worker])
         metrics = worker.metrics()
     finally:
         worker.stop()
@@ -189,8 +148,8 @@ def test_live_worker_publishes_exactly_the_backtest_firings(population, undistur
 
 def test_sigkilled_worker_restarted_gives_the_same_firings_and_state(population, undisturbed, settings,
                                                                       worker_env, tmp_path, redis_url):
-    _produce(settings, population)
-    ends = _end_offsets(settings)
+    produce_population(settings, population["lines"], population["until"])
+    ends = end_offsets(settings)
     total = sum(ends.values())
     client = redis.Redis.from_url(redis_url)
     rng = random.Random(5)
@@ -200,14 +159,14 @@ def test_sigkilled_worker_restarted_gives_the_same_firings_and_state(population,
     try:
         for i, point in enumerate(kill_points):
             deadline = time.monotonic() + 300
-            while sum(_applied(client, settings, p) + 1 for p in ends) < point * total:
+            while applied_total(client, settings, ends) < point * total:
                 assert worker.alive() and time.monotonic() < deadline
                 time.sleep(0.05)
             worker.kill()
             kills += 1
             worker = WorkerProcess(["worker", "--loglevel", "warning"], _env(worker_env),
                                    tmp_path / f"w{i + 1}.log").start()
-        _wait_done(client, settings, ends, [worker])
+        wait_done(client, settings, ends, [worker])
     finally:
         worker.stop()
     assert kills == 3
@@ -221,23 +180,23 @@ def test_sigkilled_worker_restarted_gives_the_same_firings_and_state(population,
 
 def test_a_worker_joining_and_one_leaving_changes_nothing(population, undisturbed, settings, worker_env,
                                                           tmp_path, redis_url):
-    _produce(settings, population)
-    ends = _end_offsets(settings)
+    produce_population(settings, population["lines"], population["until"])
+    ends = end_offsets(settings)
     total = sum(ends.values())
     client = redis.Redis.from_url(redis_url)
     first = WorkerProcess(["worker", "--loglevel", "warning"], _env(worker_env), tmp_path / "a.log").start()
     second = None
     try:
         deadline = time.monotonic() + 300
-        while sum(_applied(client, settings, p) + 1 for p in ends) < 0.2 * total:
+        while applied_total(client, settings, ends) < 0.2 * total:
             assert first.alive() and time.monotonic() < deadline
             time.sleep(0.05)
         second = WorkerProcess(["worker", "--loglevel", "warning"], _env(worker_env), tmp_path / "b.log").start()
-        while sum(_applied(client, settings, p) + 1 for p in ends) < 0.5 * total:
+        while applied_total(client, settings, ends) < 0.5 * total:
             assert first.alive() and second.alive() and time.monotonic() < deadline
             time.sleep(0.05)
         assert first.stop() == 0
-        _wait_done(client, settings, ends, [second])
+        wait_done(client, settings, ends, [second])
     finally:
         first.stop()
         if second is not None:

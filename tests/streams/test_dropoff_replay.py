@@ -37,6 +37,8 @@ from streams.settings import Settings, Topics
 from streams.ticks import publish_watermark_ticks
 from streams.topics import ensure_topics
 
+from replay_harness import applied_total, end_offsets, produce_population, wait_done
+
 pytestmark = pytest.mark.integration
 
 CONFIG = Path(__file__).resolve().parents[1] / "detectors" / "online" / "testdata" / "forewarn_with_usage_drop.yaml"
@@ -61,42 +63,8 @@ def population(tmp_path_factory):
     return {"lines": lines, "drops": drops, "until": report.until_us, "declining": declining}
 
 
-def _produce(settings: Settings, population) -> None:
-    ensure_topics(settings)
-    producer = RecordProducer(settings)
-    producer.produce_many(settings.topics.usage_events, ((account_key(v), v) for v in population["lines"]))
-    producer.flush()
-    publish_watermark_ticks(settings, population["until"])
-
-
-def _end_offsets(settings: Settings) -> dict[int, int]:
-    from confluent_kafka import Consumer, TopicPartition
-
-    topic = settings.topics.usage_events
-    c = Consumer(settings.confluent_config(**{"group.id": "offsets-probe", "log_level": 3}))
-    try:
-        parts = c.list_topics(topic, timeout=30).topics[topic].partitions
-        return {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1] for p in parts}
-    finally:
-        c.close()
-
-
 def _keys(settings: Settings, p: int) -> PartitionKeys:
     return PartitionKeys(f"det:{settings.topics.usage_events}", p)
-
-
-def _applied(client: redis.Redis, settings: Settings, p: int) -> int:
-    """The rule step's applied offset: it runs after the drop-off step of the same chunk."""
-    value = client.hget(_keys(settings, p).record, "applied_offset")
-    return int(value) if value is not None else -1
-
-
-def _wait_done(client, settings, ends, worker, timeout=600.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not all(_applied(client, settings, p) >= end - 1 for p, end in ends.items()):
-        assert worker.alive(), f"worker died: see {worker.log_path}"
-        assert time.monotonic() < deadline, "the worker did not finish in time"
-        time.sleep(0.5)
 
 
 def _drop_state(client: redis.Redis, settings: Settings, ends) -> dict[int, dict[bytes, bytes]]:
@@ -123,13 +91,13 @@ def undisturbed(population, kafka_bootstrap, redis_url, tmp_path_factory):
                         app_id=f"forewarn-dropref-{run}")
     env = _env({"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "REDIS_URL": redis_url,
                 "FOREWARN_APP_ID": settings.app_id, "FOREWARN_TOPICS": topics.model_dump_json()})
-    _produce(settings, population)
-    ends = _end_offsets(settings)
+    produce_population(settings, population["lines"], population["until"])
+    ends = end_offsets(settings)
     client = redis.Redis.from_url(redis_url)
     worker = WorkerProcess(["worker", "--loglevel", "warning"], env,
                            tmp_path_factory.mktemp("dropref") / "worker.log").start()
     try:
-        _wait_done(client, settings, ends, worker)
+        wait_done(client, settings, ends, [worker])
         metrics = worker.metrics()
     finally:
         worker.stop()
@@ -153,8 +121,8 @@ def test_live_worker_publishes_exactly_the_backtest_usage_drop_firings(populatio
 
 def test_sigkilled_worker_restored_from_checkpoints_gives_the_same_firings_and_state(
         population, undisturbed, settings, worker_env, tmp_path, redis_url):
-    _produce(settings, population)
-    ends = _end_offsets(settings)
+    produce_population(settings, population["lines"], population["until"])
+    ends = end_offsets(settings)
     total = sum(ends.values())
     client = redis.Redis.from_url(redis_url)
     rng = random.Random(6)
@@ -164,14 +132,14 @@ def test_sigkilled_worker_restored_from_checkpoints_gives_the_same_firings_and_s
     try:
         for i, point in enumerate(kill_points):
             deadline = time.monotonic() + 300
-            while sum(_applied(client, settings, p) + 1 for p in ends) < point * total:
+            while applied_total(client, settings, ends) < point * total:
                 assert worker.alive() and time.monotonic() < deadline
                 time.sleep(0.05)
             worker.kill()
-            killed_at.append(sum(_applied(client, settings, p) + 1 for p in ends))
+            killed_at.append(applied_total(client, settings, ends))
             worker = WorkerProcess(["worker", "--loglevel", "warning"], _env(worker_env),
                                    tmp_path / f"w{i + 1}.log").start()
-        _wait_done(client, settings, ends, worker)
+        wait_done(client, settings, ends, [worker])
         metrics = worker.metrics()
     finally:
         worker.stop()
@@ -199,7 +167,7 @@ def test_a_worker_joining_and_one_leaving_hands_the_models_over_through_redis(
     first = WorkerProcess(["worker", "--loglevel", "warning"], _env(worker_env), tmp_path / "a.log").start()
     second, took_over = None, False
     try:
-        _wait_done(client, settings, _end_offsets(settings), first)
+        wait_done(client, settings, end_offsets(settings), [first])
         second = WorkerProcess(["worker", "--loglevel", "warning"], _env(worker_env), tmp_path / "b.log").start()
         # the rest trickles in until the second worker has taken partitions over and stepped their models
         rest, deadline = lines[half:], time.monotonic() + 120
@@ -215,9 +183,9 @@ def test_a_worker_joining_and_one_leaving_hands_the_models_over_through_redis(
                 pass
             time.sleep(0.2)
         publish_watermark_ticks(settings, population["until"])
-        ends = _end_offsets(settings)
+        ends = end_offsets(settings)
         assert first.stop() == 0
-        _wait_done(client, settings, ends, second)
+        wait_done(client, settings, ends, [second])
         metrics = second.metrics()
     finally:
         first.stop()
