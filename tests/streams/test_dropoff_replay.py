@@ -180,7 +180,7 @@ def test_a_worker_joining_and_one_leaving_hands_the_models_over_through_redis(
                 if any(k.startswith("forewarn_model_threshold{") for k in second.metrics()):
                     deadline, took_over = 0.0, True
             except OSError:
-                pass
+                pass  # its metrics endpoint is not up yet: keep trickling
             time.sleep(0.2)
         publish_watermark_ticks(settings, population["until"])
         ends = end_offsets(settings)
