@@ -33,7 +33,8 @@ from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException
 from streams.errors import StreamsError
 from streams.settings import Settings
 
-__all__ = ["DlqReplayError", "ReplayLedger", "ReplayResult", "committed_offsets", "replay_dlq", "replay_group"]
+__all__ = ["DlqReplayError", "ReplayLedger", "ReplayResult", "committed_offsets", "fence_replay", "replay_dlq",
+           "replay_group"]
 
 REPLAYED_FROM = "replayed-from"
 UNKNOWN_REASON = "unknown"
@@ -159,6 +160,12 @@ def replay_dlq(settings: Settings, dlq_topic: str, reason: str | None = None, dr
         if meta.error is not None:
             raise DlqReplayError(f"dead-letter topic {dlq_topic!r} does not exist ({meta.error.str()})")
         partitions = sorted(meta.partitions)
+        if not dry_run:
+            # Fence first: a killed earlier run may have left a transaction open with its
+            # offsets pending, and the group's committed offsets cannot be read (they are
+            # "unstable") until that transaction is aborted — by this init, or only by the
+            # broker's transaction timeout.
+            producer = _transactional_producer(settings, group, timeout)
         ledger = ReplayLedger(floor=committed_offsets(settings, replay_group(settings, dlq_topic, None), dlq_topic,
                                                partitions, timeout))
         if reason is not None:
@@ -173,8 +180,7 @@ def replay_dlq(settings: Settings, dlq_topic: str, reason: str | None = None, dr
                 todo[p] = (start, high)
         if not todo:
             return result
-        if not dry_run:
-            producer = _transactional_producer(settings, group, timeout)
+        if producer is not None:
             producer.begin_transaction()
         consumer.assign([TopicPartition(dlq_topic, p, start) for p, (start, _) in todo.items()])
 
@@ -264,6 +270,11 @@ def _due_for_reason(ledger: ReplayLedger, settings: Settings, dlq_topic: str, pa
         ledger.by_reason[reason] = committed_offsets(settings, replay_group(settings, dlq_topic, reason), dlq_topic,
                                               partitions, timeout)
     return ledger.due(partition, offset, reason)
+
+
+def fence_replay(settings: Settings, dlq_topic: str, reason: str | None = None, timeout: float = 30.0) -> None:
+    """Abort whatever a killed run of this replay left open, so its group's offsets can be read."""
+    _transactional_producer(settings, replay_group(settings, dlq_topic, reason), timeout).flush(timeout)
 
 
 def _transactional_producer(settings: Settings, group: str, timeout: float) -> Producer:

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from streams.agents.dead_letter import dlq_headers
-from streams.dlq import REPLAYED_FROM, DlqReplayError, committed_offsets, replay_dlq, replay_group
+from streams.dlq import REPLAYED_FROM, DlqReplayError, committed_offsets, fence_replay, replay_dlq, replay_group
 from streams.producer import RecordProducer
 from streams.readback import read_topic
 from streams.topics import ensure_topics
@@ -136,6 +136,9 @@ def test_a_replay_killed_half_way_resumes_without_loss_or_doubles(settings):
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    # The kill may land with a transaction open and its offsets pending: they stay
+    # unreadable until it is aborted (as the resumed replay's first step does).
+    fence_replay(settings, settings.topics.usage_events_dlq)
     done_before = _committed_total(settings)
     assert 0 < done_before < n, f"the kill did not land half-way (committed {done_before} of {n})"
 
@@ -144,3 +147,32 @@ def test_a_replay_killed_half_way_resumes_without_loss_or_doubles(settings):
     replayed = _replayed(settings)
     assert len(replayed) == n and set(replayed.values()) == {1}
     assert set(replayed) == set(values)
+
+
+def test_a_replay_left_open_with_offsets_pending_is_fenced_not_waited_for(settings):
+    """A killed run's open transaction holds its group's offsets "unstable" until it is
+    aborted; the next run aborts it at once instead of waiting for the broker's timeout."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    from streams.dlq import _transactional_producer
+
+    ensure_topics(settings)
+    values = [b"{broken %d" % i for i in range(5)]
+    _dead_letter(settings, [("invalid_json", v) for v in values])
+    dlq = settings.topics.usage_events_dlq
+    group = replay_group(settings, dlq, None)
+    stale = _transactional_producer(settings, group, 30)
+    consumer = Consumer(settings.confluent_config(**{"group.id": group, "log_level": 3}))
+    try:
+        stale.begin_transaction()
+        stale.produce(settings.topics.usage_events, b"never committed", b"k")
+        stale.send_offsets_to_transaction([TopicPartition(dlq, p, 1) for p in range(4)],
+                                          consumer.consumer_group_metadata(), 30)
+        stale.flush(30)
+        # the broker would hold these offsets for its transaction timeout (60 s); 10 s is far less
+        result = replay_dlq(settings, dlq, timeout=10)
+    finally:
+        consumer.close()
+    assert result.total == len(values)
+    replayed = _replayed(settings)
+    assert sorted(replayed) == sorted(values) and set(replayed.values()) == {1}
