@@ -159,6 +159,13 @@ class BatchConsumer(faust_aiokafka.Consumer):
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
         """Let revoked partitions' in-flight chunks finish and commit them, then let Faust revoke."""
         runtime = batching_of(self.app)
+        if revoked:
+            # Faust stops the flow only after this method's wait below; until then the
+            # drain loop would keep fetching and hand a revoked partition's next chunk to
+            # a fresh lane, which applies it after the queued chunks were dropped: a hole
+            # in the state that no redelivery repairs. Faust resumes the flow once the
+            # new assignment is seeked to the committed offsets.
+            self.stop_flow()
         if self._lanes is not None and runtime is not None:
             revoked_tps = {ensure_TP(tp) for tp in revoked}
             late = await self._lanes.revoke(revoked_tps & self._lanes.partitions, runtime.revoke_timeout_s)
@@ -263,13 +270,15 @@ class BatchConsumer(faust_aiokafka.Consumer):
                         waited_from = monotonic()
                         await budget.acquire(nbytes)
                         metrics.backpressure_wait_seconds.observe(monotonic() - waited_from)
-                        if (not self.flow_active or self.app.consumer_generation_id != generation
-                                or (active is not None and tp not in active)):
-                            budget.release(nbytes)
-                            self._drop({tp: recs}, "not_active", resume=True)
-                            continue
                     else:
                         await budget.acquire(nbytes)
+                    # The awaits above (gap, budget) may have let a rebalance begin: check
+                    # again with no await between the check and the submit.
+                    if (not self.flow_active or self.app.consumer_generation_id != generation
+                            or (active is not None and tp not in active)):
+                        budget.release(nbytes)
+                        self._drop({tp: recs}, "not_active", resume=True)
+                        continue
                     metrics.inflight_bytes.set(budget.in_flight)
                     metrics.chunk_records.labels(topic=tp.topic).observe(len(recs))
                     metrics.chunk_bytes.labels(topic=tp.topic).observe(nbytes)
@@ -305,8 +314,16 @@ class BatchConsumer(faust_aiokafka.Consumer):
                 runtime.metrics.dropped.labels(topic=tp.topic, reason=reason).inc(len(recs))
             if resume and recs:
                 tp = TP(tp.topic, tp.partition)
+                if tp not in self._owned_now():
+                    continue  # not ours now: a later owner starts from the committed offset
                 first = recs[0].offset
                 self._resume_from[tp] = min(first, self._resume_from.get(tp, first))
+
+    def _owned_now(self) -> set[TP]:
+        try:
+            return self.assignment()
+        except Exception:  # the client is not started: nothing is ours
+            return set()
 
     async def _deliver_per_message(self, tp: TP, records: list[Any], generation: int) -> None:
         """Faust's own per-message path for topics without a batch agent (as in ``_drain_messages``)."""

@@ -187,6 +187,9 @@ class Lanes:
         self.metrics = metrics
         self.on_failure = on_failure
         self._lanes: dict[TP, PartitionLane] = {}
+        #: Partitions whose revocation is waiting for the chunk in flight: a chunk submitted
+        #: now must not start a fresh lane, which would apply it after the dropped ones.
+        self._revoking: set[TP] = set()
         self.failures: list[HandlerFailure] = []
 
     def release(self, chunk: Chunk) -> None:
@@ -199,6 +202,9 @@ class Lanes:
         """Queue ``chunk`` on its partition's lane; False (and bytes released) if the lane takes no more."""
         lane = self._lanes.get(chunk.tp)
         if lane is None:
+            if chunk.tp in self._revoking:
+                self.release(chunk)
+                return False
             lane = self._lanes[chunk.tp] = PartitionLane(chunk.tp, handler, self, name)
         if lane.submit(chunk):
             return True
@@ -220,7 +226,15 @@ class Lanes:
 
         Returns the partitions whose handler did not finish in time (it is cancelled).
         """
+        tps = list(tps)
         closing = [lane for tp in tps if (lane := self._lanes.pop(tp, None)) is not None]
+        self._revoking.update(tps)
+        try:
+            return await self._close(closing, timeout)
+        finally:
+            self._revoking.difference_update(tps)
+
+    async def _close(self, closing: list[PartitionLane], timeout: float) -> list[TP]:
         for lane in closing:
             dropped = lane.stop_intake()
             if dropped and self.metrics is not None:

@@ -14,7 +14,8 @@ from prometheus_client import CollectorRegistry
 
 from streams.batching.base import TP
 from streams.batching.consumer import BatchConsumer
-from streams.batching.runtime import attach_batching
+from streams.batching.base import Chunk, PlainRecord
+from streams.batching.runtime import attach_batching, batching_of
 
 TOPIC = "usage-events"
 P0 = TP(TOPIC, 0)
@@ -74,3 +75,37 @@ def test_offset_view_reports_end_committed_and_acknowledged(consumer):
     consumer.ack_range(P0, 10, 41)
     consumer._log_end[P0] = 100
     assert consumer.offset_view() == {(TOPIC, 0): (100, 10, 41)}
+
+
+def test_revocation_stops_the_flow_before_it_waits_for_the_chunk_in_flight(consumer, monkeypatch):
+    """Faust stops the flow only after the lanes drained; until then the drain loop would hand
+    the revoked partition's next fetch to a fresh lane, past the chunks the revocation dropped."""
+    app = consumer.app
+    flow_while_waiting: list[bool] = []
+
+    async def nothing(*args, **kwargs):  # the commit and Faust's own revocation need a broker
+        return True
+
+    monkeypatch.setattr(consumer, "commit", nothing)
+    monkeypatch.setattr(BatchConsumer.__mro__[1], "on_partitions_revoked", nothing)
+
+    async def scenario():
+        lanes = consumer._ensure_lanes(batching_of(app))
+        gate, started = asyncio.Event(), asyncio.Event()
+
+        async def slow(tp, records):
+            started.set()
+            await gate.wait()
+
+        consumer.resume_flow()
+        lanes.submit(Chunk(P0, [PlainRecord(0, b"k", b"v")], app.consumer_generation_id, 2), slow)
+        await started.wait()
+        revoking = asyncio.ensure_future(consumer.on_partitions_revoked({P0}))
+        await asyncio.sleep(0.01)
+        flow_while_waiting.append(consumer.flow_active)
+        assert not revoking.done(), "revocation must wait for the chunk in flight"
+        gate.set()
+        await revoking
+
+    asyncio.get_event_loop().run_until_complete(scenario())
+    assert flow_while_waiting == [False]

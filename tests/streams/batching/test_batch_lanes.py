@@ -101,6 +101,41 @@ def test_revoke_waits_for_the_chunk_in_flight_and_drops_the_queued_ones():
     assert h.metrics.dropped.labels(topic="usage-events", reason="revoked")._value.get() == 5
 
 
+def test_a_chunk_submitted_while_its_partition_is_revoked_is_refused_not_run_after_a_hole():
+    """The lane is gone while revocation waits for the chunk in flight; a later chunk must not
+    start a fresh lane, or it would be applied after the dropped ones (a hole in the state)."""
+    ran: list[int] = []
+
+    async def scenario():
+        h = Harness()
+        gate, started = asyncio.Event(), asyncio.Event()
+
+        async def slow(tp, records):
+            started.set()
+            ran.append(records[0].offset)
+            await gate.wait()
+
+        await h.submit(chunk(T0, 0, 5), slow)
+        await h.submit(chunk(T0, 5, 5), slow)       # queued: dropped by the revocation
+        await started.wait()
+        revoking = asyncio.ensure_future(h.lanes.revoke([T0], timeout=5))
+        await asyncio.sleep(0.01)
+        refused = not await h.submit(chunk(T0, 10, 5), slow)
+        gate.set()
+        await revoking
+        await h.settle()
+        after = await h.submit(chunk(T0, 10, 5), slow)   # assigned again: a new lane takes it
+        await h.settle()
+        await h.lanes.stop(timeout=5)
+        return h, refused, after
+
+    h, refused, after = asyncio.run(scenario())
+    assert refused, "a chunk of a partition under revocation was accepted"
+    assert ran == [0, 10], "only the chunk in flight and, after the revocation, the re-read chunk ran"
+    assert after
+    assert h.budget.in_flight == 0
+
+
 def test_revoke_timeout_cancels_and_acknowledges_nothing():
     async def scenario():
         h = Harness()
