@@ -100,6 +100,10 @@ class Settings(BaseSettings):
     idle_advance_after_s: float = Field(default=30.0, gt=0, description="How long a partition must be idle before its watermark advances.")
     consumer_max_fetch_size: int = Field(default=16 * 1024 * 1024, ge=64 * 1024)
     max_poll_records: int = Field(default=20_000, ge=1)
+    gc_gen0_threshold: int = Field(
+        default=50_000, ge=0,
+        description="Allocations between the worker's young-generation garbage collections (Python's default "
+                    "is 700; 0 keeps Python's settings). Start-up objects are frozen out of collection too.")
     max_inflight_bytes: int = Field(default=64 * 1024 * 1024, ge=1024 * 1024)
     model_checkpoint_key: SecretStr | None = Field(
         default=None, min_length=16,

@@ -13,6 +13,7 @@ def run_worker(web_port: int | None = None, loglevel: str = "info") -> None:
     import faust
 
     from streams.app import create_app
+    from streams.gc_tuning import tune_gc
     from streams.health import preflight
 
     overrides = {"worker_web_port": web_port} if web_port is not None else {}
@@ -20,6 +21,7 @@ def run_worker(web_port: int | None = None, loglevel: str = "info") -> None:
     # Wrong credentials or certificates end here with one clear line, not a retry loop.
     preflight(settings)
     app = create_app(settings)
+    tune_gc(settings.gc_gen0_threshold)
     worker = faust.Worker(app, loglevel=loglevel)
     worker.execute_from_commandline()
 
