@@ -103,7 +103,7 @@ def _read_chunks(path: Path, chunk_bytes: int) -> Iterator[tuple[list[bytes], in
             yield lines, sum(len(line) for line in lines)
 
 
-def _shard_of_bytes(line: bytes, shards: int) -> int:
+def _shard_of_bytes(line: bytes, shards: int, partitions: int = DEFAULT_PARTITIONS) -> int:
     """The shard of the account a line's bytes plainly name, or -1 when they do not (every shard parses it).
 
     Only a guess: the first ``"account_id":"..."`` may be a nested one. The shard it names parses the
@@ -116,17 +116,19 @@ def _shard_of_bytes(line: bytes, shards: int) -> int:
     end = line.find(b'"', start)
     if end < 0 or line.find(b"\\", start, end) >= 0:
         return -1
-    return zlib.crc32(line[start:end]) % DEFAULT_PARTITIONS % shards
+    return zlib.crc32(line[start:end]) % partitions % shards
 
 
 class _Shard:
     """One process's part of a replay: the engine (and drop-off runner) over the accounts it owns."""
 
-    def __init__(self, config: ForewarnConfig, until_us: int | None, shard: int, shards: int) -> None:
+    def __init__(self, config: ForewarnConfig, until_us: int | None, shard: int, shards: int,
+                 partitions: int = DEFAULT_PARTITIONS) -> None:
         self.engine = Engine.from_config(config)
         self.store = MemoryStore()
+        self.partitions = partitions
         # usage_drop triggers are one model per partition, run beside the engine (detectors/online/runner.py)
-        self.drops = UsageDropRunner.from_config(config, partitions=DEFAULT_PARTITIONS)
+        self.drops = UsageDropRunner.from_config(config, partitions=partitions)
         self.until_us = until_us
         self.shard, self.shards = shard, shards
         self.report = BacktestReport(until_us=until_us, workers=shards)
@@ -142,7 +144,7 @@ class _Shard:
         own: list[tuple[int, Event]] = []
         positions, times = array("q"), array("q")
         for pos, line in enumerate(lines):
-            owner = _shard_of_bytes(line, shards) if shards > 1 else 0
+            owner = _shard_of_bytes(line, shards, self.partitions) if shards > 1 else 0
             if owner >= 0 and owner != me:
                 continue
             ev = parse_event(line)  # JSON allows the trailing newline; only the error path strips it
@@ -154,7 +156,7 @@ class _Shard:
                         skipped["blank_line" if ev is None else ev.reason] += 1
                     continue
             if shards > 1:
-                real = partition_of(ev.account_id, DEFAULT_PARTITIONS) % shards
+                real = partition_of(ev.account_id, self.partitions) % shards
                 if real != me:
                     if owner >= 0:
                         self.misrouted = True
@@ -271,7 +273,8 @@ def _merge(reports: list[BacktestReport]) -> BacktestReport:
 
 
 def _run_sharded(events_path: Path, config: ForewarnConfig, until_us: int | None, chunk_bytes: int,
-                 workers: int, progress: Progress | None, task: Any) -> BacktestReport | None:
+                 workers: int, progress: Progress | None, task: Any,
+                 partitions: int = DEFAULT_PARTITIONS) -> BacktestReport | None:
     """The replay on ``workers`` processes (this one is shard 0); None when a line was misrouted."""
     import multiprocessing
 
@@ -289,7 +292,7 @@ def _run_sharded(events_path: Path, config: ForewarnConfig, until_us: int | None
     for k in range(1, workers):
         status_in, status_out = Pipe(duplex=False)
         proc = ctx.Process(target=_shard_process, name=f"forewarn-backtest-{k}", daemon=True,
-                           args=(events_path, chunk_bytes, _Shard(config, until_us, k, workers), peers_of(k),
+                           args=(events_path, chunk_bytes, _Shard(config, until_us, k, workers, partitions), peers_of(k),
                                  status_out, foreign_to(k)))
         proc.start()
         status_out.close()
@@ -297,7 +300,7 @@ def _run_sharded(events_path: Path, config: ForewarnConfig, until_us: int | None
     for conn in foreign_to(0):
         conn.close()
     try:
-        first = _Shard(config, until_us, 0, workers)
+        first = _Shard(config, until_us, 0, workers, partitions)
         try:
             reports = [_replay(first, _read_chunks(events_path, chunk_bytes), peers_of(0), progress, task)]
         except (EOFError, OSError):  # a worker died: its own report says why
@@ -335,12 +338,19 @@ def run_backtest(
     chunk_bytes: int = _CHUNK_BYTES,
     progress: Progress | None = None,
     workers: int = 1,
+    partitions: int = DEFAULT_PARTITIONS,
 ) -> BacktestReport:
-    """Run the engine over a JSON Lines file; firings come back sorted, at or before ``until``."""
+    """Run the engine over a JSON Lines file; firings come back sorted, at or before ``until``.
+
+    ``partitions`` is the live usage-events topic's partition count: ``usage_drop`` triggers keep one
+    model per partition, so their firings equal the live worker's only when it is the same.
+    """
     if not events_path.is_file():
         raise BacktestError(f"{events_path}: no such file; pass a JSON Lines file of usage events")
     if workers < 1:
         raise BacktestError(f"--workers {workers}: give 1 or more processes")
+    if partitions < 1:
+        raise BacktestError(f"--partitions {partitions}: give the usage-events topic's partition count (1 or more)")
     task = progress.add_task("backtest", total=events_path.stat().st_size) if progress is not None else None
     started = time.perf_counter()
     report = None
@@ -351,11 +361,11 @@ def run_backtest(
     gc.disable()
     try:
         if workers > 1:
-            report = _run_sharded(events_path, config, until_us, chunk_bytes, workers, progress, task)
+            report = _run_sharded(events_path, config, until_us, chunk_bytes, workers, progress, task, partitions)
             if report is None and task is not None:
                 progress.reset(task)
         if report is None:
-            report = _replay(_Shard(config, until_us, 0, 1), _read_chunks(events_path, chunk_bytes), [],
+            report = _replay(_Shard(config, until_us, 0, 1, partitions), _read_chunks(events_path, chunk_bytes), [],
                              progress, task)
     finally:
         if collecting:
@@ -423,14 +433,19 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         show_progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
         workers: int = typer.Option(None, "--workers", metavar="N",
                                     help="Processes to shard the accounts over; default: the CPU count, at most 4."),
+        partitions: int = typer.Option(None, "--partitions", metavar="N",
+                                       help="The live usage-events topic's partition count (usage_drop models are "
+                                            "per partition); default: the settings' topics.partitions."),
     ) -> None:
         """Replay a file of events through the triggers, with no Kafka and no Redis."""
         console = Console()
         workers = default_workers() if workers is None else workers
-        if config_path is None:
+        if config_path is None or partitions is None:
             from streams.settings import Settings
 
-            config_path = Settings().config_path
+            settings = Settings()
+            config_path = settings.config_path if config_path is None else config_path
+            partitions = settings.topics.partitions if partitions is None else partitions
         config = load_config(config_path)
         until_us = None
         if until is not None:
@@ -442,9 +457,10 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             columns = (TextColumn("[progress.description]{task.description}"), BarColumn(),
                        TransferSpeedColumn(), TimeRemainingColumn())
             with Progress(*columns, console=console, transient=True) as progress:
-                report = run_backtest(events, config, until_us=until_us, progress=progress, workers=workers)
+                report = run_backtest(events, config, until_us=until_us, progress=progress, workers=workers,
+                                      partitions=partitions)
         else:
-            report = run_backtest(events, config, until_us=until_us, workers=workers)
+            report = run_backtest(events, config, until_us=until_us, workers=workers, partitions=partitions)
         write_firings(report.firings, out)
         per, inp = _summary(report, config)
         console.print(inp)

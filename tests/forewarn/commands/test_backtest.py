@@ -219,7 +219,7 @@ def test_tricky_timestamps_agree_with_the_reference_parser(stamp, monkeypatch):
 # -- sharded replay ----------------------------------------------------------------------
 
 from detectors.online.runner import partition_of  # noqa: E402
-from forewarn.commands.backtest import run_backtest  # noqa: E402
+from forewarn.commands.backtest import BacktestError, run_backtest  # noqa: E402
 from streams.config import load_config  # noqa: E402
 
 
@@ -264,6 +264,33 @@ def test_sharded_replay_gives_the_single_process_result_byte_for_byte(tmp_path, 
     cut = sorted(f.fired_at for f in one.firings)[len(one.firings) // 2]
     assert _outcome(run_backtest(src, config, chunk_bytes=16 << 10, workers=workers, until_us=cut)) == \
         _outcome(run_backtest(src, config, chunk_bytes=16 << 10, workers=1, until_us=cut))
+
+
+def test_the_partition_count_reaches_the_models_and_sharding_still_gives_the_same_bytes(tmp_path):
+    """The k8s topics have 12 partitions: usage_drop models are per partition, so the backtest must use
+    the live count; shards own whole partitions of that count."""
+    from detectors.online.runner import UsageDropRunner
+
+    src = tmp_path / "events.jsonl"
+    _sharded_input(src, seed=13)
+    config = load_config(DEFAULT_CONFIG)
+    one = run_backtest(src, config, chunk_bytes=16 << 10, workers=1, partitions=12)
+    many = run_backtest(src, config, chunk_bytes=16 << 10, workers=3, partitions=12)
+    assert many.workers == 3, "the sharded run fell back to one process"
+    assert _outcome(many) == _outcome(one)
+    seen: list = []
+    original = UsageDropRunner.from_config.__func__
+
+    def spy(cls, cfg, partitions=4):
+        seen.append(partitions)
+        return original(cls, cfg, partitions=partitions)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(UsageDropRunner, "from_config", classmethod(spy))
+        run_backtest(src, config, chunk_bytes=16 << 10, workers=1, partitions=12)
+    assert seen == [12]
+    with pytest.raises(BacktestError, match="--partitions 0"):
+        run_backtest(src, config, partitions=0)
 
 
 def test_a_line_whose_bytes_name_another_shards_account_replays_in_one_process(tmp_path):
