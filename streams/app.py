@@ -47,9 +47,9 @@ class Runtimes:
         if self._config is None:
             import redis
 
-            from streams.config import load_config
+            from streams.config import effective_config
 
-            self._config = load_config(self.settings.config_path)
+            self._config = effective_config(self.settings)
             self._client = redis.Redis.from_url(self.settings.redis_url.get_secret_value(),
                                                 **self.settings.redis_kwargs())
         return self._config, self._client
@@ -62,8 +62,8 @@ class Runtimes:
 
             config, client = self._shared()
             s = self.settings
-            lateness_us = int(s.allowed_lateness_s * 1_000_000)
-            engine = Engine.from_config(config, allowed_lateness_us=lateness_us)
+            lateness_us = config.engine.allowed_lateness_us
+            engine = Engine.from_config(config)
             namespace = f"det:{s.topics.usage_events}"
             store = RedisDetectorStore(client, engine.codec, namespace=namespace)
             dropoff = self._dropoff(config, client, namespace, lateness_us)

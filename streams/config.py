@@ -24,7 +24,9 @@ use the others, so every command should read the config through here.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from detectors import config as detectors_config
 from detectors.config import ForewarnConfig
@@ -32,7 +34,10 @@ from interventions.channels.registry import CHANNELS_SECTION
 from interventions.config import POLICY_SECTION
 from interventions.measurement.costs import COSTS_SECTION
 
-__all__ = ["SECTIONS", "load_config", "config_from_text"]
+if TYPE_CHECKING:
+    from streams.settings import Settings
+
+__all__ = ["SECTIONS", "load_config", "config_from_text", "effective_config", "apply_settings"]
 
 #: The sections beyond the detectors' own, in parse order (channels checks the catalogue parsed before it).
 SECTIONS = (POLICY_SECTION, CHANNELS_SECTION, COSTS_SECTION)
@@ -41,6 +46,24 @@ SECTIONS = (POLICY_SECTION, CHANNELS_SECTION, COSTS_SECTION)
 def load_config(path: str | Path) -> ForewarnConfig:
     """Read and validate every section of a config file."""
     return detectors_config.load_config(path, extra_sections=SECTIONS)
+
+
+def apply_settings(config: ForewarnConfig, settings: "Settings") -> ForewarnConfig:
+    """``config`` with the settings' override of ``engine.allowed_lateness`` applied, if any.
+
+    The allowed lateness decides which events are late and when deadlines fire, so the live worker,
+    the watermark ticks and the backtest must all use the same value: the file's, unless
+    ``FOREWARN_ALLOWED_LATENESS_S`` is set.
+    """
+    if settings.allowed_lateness_s is None:
+        return config
+    lateness_us = round(settings.allowed_lateness_s * 1_000_000)
+    return replace(config, engine=replace(config.engine, allowed_lateness_us=lateness_us))
+
+
+def effective_config(settings: "Settings") -> ForewarnConfig:
+    """The settings' config file, loaded and with the settings' overrides applied."""
+    return apply_settings(load_config(settings.config_path), settings)
 
 
 def config_from_text(text: str, name: str = "<config>") -> ForewarnConfig:

@@ -95,7 +95,10 @@ class Settings(BaseSettings):
     worker_web_host: str = Field(default="127.0.0.1", description="Bind address of /metrics and health; 0.0.0.0 in containers so probes reach it.")
     worker_web_port: int = Field(default=6066, ge=0, le=65535)
     metrics_port: int = Field(default=0, ge=0, le=65535, description="Standalone /metrics port for non-Faust processes; 0 = off.")
-    allowed_lateness_s: float = Field(default=300.0, ge=0)
+    allowed_lateness_s: float | None = Field(
+        default=None, ge=0,
+        description="Overrides the config file's engine.allowed_lateness (seconds); unset, the file decides "
+                    "(default 5m). Every runtime reads it through streams.config.effective_config.")
     idle_advance: bool = Field(default=True, description="Advance idle partitions' watermarks by wall-clock time; off for replays and tests.")
     idle_advance_after_s: float = Field(default=30.0, gt=0, description="How long a partition must be idle before its watermark advances.")
     consumer_max_fetch_size: int = Field(default=16 * 1024 * 1024, ge=64 * 1024)

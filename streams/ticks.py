@@ -15,6 +15,7 @@ import orjson
 from confluent_kafka import Producer
 
 from schemas.timefmt import format_rfc3339
+from streams.config import effective_config
 from streams.errors import KafkaUnavailable
 from streams.settings import Settings
 from streams.topics import admin_client
@@ -31,7 +32,7 @@ class WatermarkTicker:
         self.topic = topic or settings.topics.usage_events
         meta = admin_client(settings).list_topics(self.topic, timeout=30).topics[self.topic]
         self.partitions = sorted(meta.partitions)
-        self.lateness_us = int(settings.allowed_lateness_s * 1_000_000)
+        self.lateness_us = effective_config(settings).engine.allowed_lateness_us
         self.producer = Producer(settings.confluent_config(**{"enable.idempotence": True, "linger.ms": 0,
                                                               "log_level": 3}))
         self.run = uuid.uuid4().hex[:12]

@@ -440,13 +440,14 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         """Replay a file of events through the triggers, with no Kafka and no Redis."""
         console = Console()
         workers = default_workers() if workers is None else workers
-        if config_path is None or partitions is None:
-            from streams.settings import Settings
+        from streams.config import apply_settings
+        from streams.settings import Settings
 
-            settings = Settings()
-            config_path = settings.config_path if config_path is None else config_path
-            partitions = settings.topics.partitions if partitions is None else partitions
-        config = load_config(config_path)
+        # the live worker's settings decide what the file does not: lateness override, partition count
+        settings = Settings()
+        config_path = settings.config_path if config_path is None else config_path
+        partitions = settings.topics.partitions if partitions is None else partitions
+        config = apply_settings(load_config(config_path), settings)
         until_us = None
         if until is not None:
             try:

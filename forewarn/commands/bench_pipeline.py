@@ -312,7 +312,9 @@ class _Run:
             listener.stop()
             offsets.close()
             client.close()
-        lateness_us = int(settings.allowed_lateness_s * 1_000_000)
+        from streams.config import effective_config
+
+        lateness_us = effective_config(settings).engine.allowed_lateness_us
         logs = read_producer_log([self.logs / "latency-warmup.bin", self.logs / "latency-timed.bin"], records_path)
         partition_of = {acct: p for p, log in logs.items() for acct in log.by_account}
         seen: set[str] = set()

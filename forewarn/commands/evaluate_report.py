@@ -26,7 +26,7 @@ def add_report_command(evaluate: typer.Typer) -> None:
         and the report's ROI against the simulator's true ROI (target within ±10 %)."""
         from forewarn.demo.closed_loop import demo_config
         from forewarn.evaluate.coverage import ROI_TOLERANCE, CoverageStudy
-        from streams.config import load_config
+        from streams.config import apply_settings, load_config
         from streams.settings import Settings
 
         import tempfile
@@ -34,9 +34,9 @@ def add_report_command(evaluate: typer.Typer) -> None:
         settings = Settings()
         with tempfile.TemporaryDirectory(prefix="forewarn-coverage-") as tmp:
             path = demo_config(settings.config_path, "http://127.0.0.1:9", holdout, Path(tmp) / "config.yaml")
-            config = load_config(path)
+            config = apply_settings(load_config(path), settings)
         console = Console()
-        study = CoverageStudy(config, accounts, days, int(settings.allowed_lateness_s * 1_000_000), min_sample)
+        study = CoverageStudy(config, accounts, days, config.engine.allowed_lateness_us, min_sample)
         rows = Table("seed", "trigger", "planted", "estimate", "95 % interval", "covered", title="Per seed")
         rois = Table("seed", "report ROI", "true ROI", "error", "90-day retention diff, report / true",
                      "tickets avoided per decision, report / true", "treated accounts / decisions",

@@ -28,7 +28,7 @@ from forewarn.simulate import Simulation, SimulationConfig
 from forewarn.simulate.kafka_sink import KafkaSink
 from interventions.channels.receiver import WebhookReceiver
 from schemas.errors import ForewarnError
-from schemas.timefmt import US_PER_SECOND
+from streams.config import effective_config
 from streams.readback import TopicFollower
 from streams.settings import Settings, Topics
 from streams.ticks import WatermarkTicker
@@ -138,7 +138,7 @@ class ClosedLoop:
         dispatcher = WorkerProcess(["dispatcher", "--loglevel", "warning"], env, logs / "dispatcher.log").start()
         procs.append(dispatcher)
 
-        lateness_us = int(settings.allowed_lateness_s * US_PER_SECOND)
+        lateness_us = effective_config(settings).engine.allowed_lateness_us
         sim = Simulation(SimulationConfig(accounts=opts.accounts, days=opts.days, seed=opts.seed))
         client = redis.Redis.from_url(ends.redis_url)
         events = TopicFollower(settings, topics.usage_events)
