@@ -15,7 +15,7 @@ True
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -67,9 +67,9 @@ class OutboxRecord:
 
 
 class OutboxStore(Protocol):
-    def outbox(self, partition: int) -> list[OutboxRecord]: ...
+    def outbox_entries(self, partition: int) -> list[bytes]: ...
 
-    def confirm_published(self, partition: int, count: int) -> None: ...
+    def confirm_published(self, partition: int, entries: Sequence[bytes]) -> int: ...
 
 
 class OutboxPublisher:
@@ -82,9 +82,10 @@ class OutboxPublisher:
         self.on_published = on_published
 
     def publish(self, store: OutboxStore, partition: int) -> int:
-        entries = store.outbox(partition)
-        if not entries:
+        raw = store.outbox_entries(partition)
+        if not raw:
             return 0
+        entries = [OutboxRecord.decode(r) for r in raw]
         failures: list[str] = []
 
         def delivered(err, _msg) -> None:
@@ -99,7 +100,7 @@ class OutboxPublisher:
         if remaining or failures:
             raise KafkaUnavailable(f"publishing the outbox of partition {partition} failed "
                                    f"({remaining} unacknowledged; {failures[:1]}); it stays in Redis for a retry")
-        store.confirm_published(partition, len(entries))
+        store.confirm_published(partition, raw)
         if self.on_published is not None:
             for rec in entries:
                 self.on_published(rec)

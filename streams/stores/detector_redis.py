@@ -21,6 +21,7 @@ from schemas.firing import Firing
 from streams.errors import StreamsError
 from streams.keys import PartitionKeys
 from streams.outbox import OutboxRecord
+from streams.stores.outbox_redis import RedisOutbox
 
 __all__ = ["RedisDetectorStore", "StaleOwner", "firing_record"]
 
@@ -37,7 +38,7 @@ class StaleOwner(StreamsError):
     """Another worker applied to this partition since this one loaded it (a rebalance overlap)."""
 
 
-class RedisDetectorStore(Store):
+class RedisDetectorStore(RedisOutbox, Store):
     """:class:`detectors.store.Store` in Redis under one key namespace (e.g. ``det:usage-events``).
 
     >>> RedisDetectorStore.__mro__[1].__name__
@@ -115,15 +116,6 @@ class RedisDetectorStore(Store):
 
     # -- outbox ----------------------------------------------------------------------
 
-    def outbox(self, partition: int) -> list[OutboxRecord]:
-        """Records stored with their state and not yet confirmed as published, oldest first."""
-        raw = self.client.lrange(self.keys(partition).outbox, 0, -1)
-        return [OutboxRecord.decode(r) for r in raw]
-
-    def confirm_published(self, partition: int, count: int) -> None:
-        """Drop the first ``count`` outbox entries: Kafka has acknowledged them."""
-        if count:
-            self.client.ltrim(self.keys(partition).outbox, count, -1)
 
     # -- inspection -------------------------------------------------------------------
 

@@ -23,13 +23,14 @@ from interventions.store import PolicyStore
 from streams.keys import PartitionKeys
 from streams.outbox import OutboxRecord
 from streams.stores.detector_redis import StaleOwner
+from streams.stores.outbox_redis import RedisOutbox
 
 __all__ = ["RedisPolicyStore"]
 
 _APPLY = files("streams.stores").joinpath("policy_apply.lua").read_text()
 
 
-class RedisPolicyStore(PolicyStore):
+class RedisPolicyStore(RedisOutbox, PolicyStore):
     """Policy state of one namespace (e.g. ``pol:trigger-firings``) in Redis; writes are staged.
 
     >>> RedisPolicyStore.__mro__[1].__name__
@@ -86,12 +87,3 @@ class RedisPolicyStore(PolicyStore):
             raise StaleOwner(f"policy partition {partition} of {self.namespace} changed since it was read; "
                              f"another worker owns it now")
         self._read[partition] = new_record
-
-    # -- outbox (same shape as the detector's) -----------------------------------------
-
-    def outbox(self, partition: int) -> list[OutboxRecord]:
-        return [OutboxRecord.decode(r) for r in self.client.lrange(self.keys(partition).outbox, 0, -1)]
-
-    def confirm_published(self, partition: int, count: int) -> None:
-        if count:
-            self.client.ltrim(self.keys(partition).outbox, count, -1)

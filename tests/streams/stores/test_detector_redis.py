@@ -60,5 +60,23 @@ def test_firings_wait_in_the_outbox_until_confirmed(client):
     published = [orjson.loads(r.value)["firing_id"] for r in store.outbox(1)]
     assert published == [f1.firing_id, f2.firing_id]
     assert [r.key for r in store.outbox(1)] == [b"a", b"b"]
-    store.confirm_published(1, 1)
+    assert store.confirm_published(1, store.outbox_entries(1)[:1]) == 1
     assert [orjson.loads(r.value)["firing_id"] for r in store.outbox(1)] == [f2.firing_id]
+
+
+def test_a_stale_confirmation_never_drops_entries_it_did_not_publish(client):
+    """Two workers overlapping on a partition (one's handler outlived its revocation): each drops only
+    the entries it read and published, so what the other appended since stays until published."""
+    from event_factory import default_engine
+
+    store = RedisDetectorStore(client, default_engine().codec, f"test-{uuid.uuid4().hex[:8]}")
+    store.load(1, ())
+    store.apply(1, Changes(PartitionRecord(0, 0, 3), firings=[Firing("t", "a", 1_000_000, {})]))
+    old_owner_read = store.outbox_entries(1)
+    new_owner_read = store.outbox_entries(1)
+    assert store.confirm_published(1, new_owner_read) == 1          # the new owner published it first
+    store.load(1, ())
+    later = Firing("t", "b", 2_000_000, {})
+    store.apply(1, Changes(PartitionRecord(0, 0, 7), firings=[later]))
+    assert store.confirm_published(1, old_owner_read) == 0          # the old owner's late confirmation
+    assert [orjson.loads(r.value)["firing_id"] for r in store.outbox(1)] == [later.firing_id]
