@@ -5,7 +5,13 @@ in-memory store, the policy on an in-memory store, every treated command
 delivered back to the simulated customer — then builds the report exactly as
 ``forewarn report`` does and compares each trigger's uplift interval with the
 truth: the mean, over treated decisions, of (success − success without the
-intervention), which the simulator knows from its counterfactual replay.
+intervention), which the simulator knows from its counterfactual replay. The
+truth is taken over the treated decisions the report judges: made in the
+report's window, their success window closed by its end. A decision whose
+success window was still open when the simulation stopped has its success and
+its counterfactual read from a cut-short window (a rescue due after the last
+day never happened), which is no value of the metric; the report leaves it out
+as undecided.
 It also compares the report's ROI with the true ROI of the same run
 (``forewarn.evaluate.roi_truth``): the simulator keeps every treated account's
 untreated twin and follows both past the last day for the retention and ticket
@@ -30,9 +36,9 @@ from interventions.measurement.history import EventFileStats, parse_events
 from interventions.policy import PolicyEngine
 from interventions.store import InMemoryPolicyStore
 from schemas.event import Event, parse_event
-from schemas.timefmt import US_PER_DAY
+from schemas.timefmt import US_PER_DAY, parse_rfc3339
 
-__all__ = ["SeedResult", "CoverageStudy", "run_seed", "ROI_TOLERANCE"]
+__all__ = ["SeedResult", "CoverageStudy", "run_seed", "planted_uplift", "ROI_TOLERANCE"]
 
 #: The acceptance target: the report's ROI within ±10 % of the true ROI.
 ROI_TOLERANCE = 0.10
@@ -66,9 +72,23 @@ class SeedResult:
         return interval[0] <= truth <= interval[1]
 
 
-def _planted(treatments: list[dict]) -> dict[str, float]:
+def planted_uplift(treatments: list[dict], since: int, until: int) -> dict[str, float]:
+    """Per trigger, the mean of ``success − natural_success`` over the treatments (``Truth.treatments``)
+    decided in ``[since, until)`` whose success window ended by ``until``: the treated decisions a report
+    over that window judges (see the module docstring).
+
+    >>> DAY = 86_400_000_000
+    >>> closed = {"trigger": "t", "decided_at": "1970-01-02T00:00:00Z", "window_end": "1970-01-09T00:00:00Z",
+    ...           "success": True, "natural_success": False}
+    >>> cut_short = dict(closed, decided_at="1970-01-08T00:00:00Z", window_end="1970-01-15T00:00:00Z",
+    ...                  success=False)
+    >>> planted_uplift([closed, cut_short], since=0, until=10 * DAY)
+    {'t': 1.0}
+    """
     by_trigger: dict[str, list[float]] = defaultdict(list)
     for t in treatments:
+        if not (since <= parse_rfc3339(t["decided_at"]) < until and parse_rfc3339(t["window_end"]) <= until):
+            continue
         by_trigger[t["trigger"]].append(float(bool(t["success"])) - float(bool(t["natural_success"])))
     return {k: sum(v) / len(v) for k, v in by_trigger.items() if v}
 
@@ -100,7 +120,7 @@ def run_seed(config: ForewarnConfig, seed: int, accounts: int, days: int, latene
     records = [decision_from_json(d.model_dump(mode="json")) for d in decisions]
     built = report_for_config(config, records, parse_events(raws, stats), stats, minimum_per_arm=minimum_per_arm)
     report = built.to_json()
-    planted = _planted(truth.treatments)
+    planted = planted_uplift(truth.treatments, built.since, built.until)
     out = SeedResult(seed)
     for row in report["triggers"]:
         interval = row.get("uplift_interval")

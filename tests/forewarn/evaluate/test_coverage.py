@@ -25,3 +25,30 @@ def test_a_seed_yields_planted_uplifts_and_judged_intervals(tmp_path):
     assert true is not None and true.treated_decisions > 0 and true.undelivered == 0
     assert true.treated_accounts > 0 and true.roi is not None
     assert result.roi is None and result.roi_error is None
+
+
+def test_the_truth_is_over_the_treated_decisions_whose_success_window_closed_in_the_report_window():
+    # The report judges a decision only once its success window has closed by the window's end; a treatment
+    # decided near the end of the run has its success and counterfactual read from a cut-short window
+    # (here: the rescue never came), so it must not pull the truth the interval is compared with.
+    from forewarn.evaluate.coverage import planted_uplift
+    from schemas.timefmt import format_rfc3339
+
+    day = 86_400_000_000
+    since, until = 10 * day, 40 * day
+
+    def t(trigger, decided_day, window_days, success, natural):
+        return {"trigger": trigger, "decided_at": format_rfc3339(decided_day * day),
+                "window_end": format_rfc3339((decided_day + window_days) * day),
+                "success": success, "natural_success": natural}
+
+    treatments = [
+        t("a", 12, 7, True, False),   # judged: +1
+        t("a", 20, 7, True, True),    # judged: 0
+        t("a", 33, 7, True, False),   # window ends exactly at `until`: judged, +1
+        t("a", 35, 7, False, False),  # window open at `until`: left out
+        t("a", 38, 7, False, True),   # window open at `until`: left out
+        t("a", 5, 7, False, True),    # decided before the window: left out
+        t("b", 36, 14, True, False),  # b has no judged decision: no truth for it
+    ]
+    assert planted_uplift(treatments, since, until) == {"a": 2 / 3}
