@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import orjson
+import pytest
 from prometheus_client import CollectorRegistry
 from typer.testing import CliRunner
 
@@ -30,9 +31,11 @@ def test_the_file_decides_unless_the_settings_override_it(tmp_path, monkeypatch)
     assert effective_config(Settings(config_path=path)).engine.allowed_lateness_us == 60_000_000
 
 
-def test_the_live_engine_and_models_use_the_files_lateness(tmp_path):
-    settings = Settings(config_path=_config_with_lateness(tmp_path, "10m"), redis_url="redis://127.0.0.1:9/0")
-    detect = Runtimes(settings, CollectorRegistry()).detect   # builds only: nothing connects yet
+@pytest.mark.integration
+def test_the_live_engine_and_models_use_the_files_lateness(tmp_path, kafka_bootstrap, redis_url):
+    settings = Settings(config_path=_config_with_lateness(tmp_path, "10m"), kafka_bootstrap_servers=kafka_bootstrap,
+                        redis_url=redis_url)
+    detect = Runtimes(settings, CollectorRegistry()).detect
     assert detect.engine.allowed_lateness_us == TEN_MINUTES_US
     assert detect.dropoff is not None and detect.dropoff.allowed_lateness_us == TEN_MINUTES_US
 
