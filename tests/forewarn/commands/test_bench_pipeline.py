@@ -90,3 +90,15 @@ def test_the_latency_probe_times_firings_from_a_separate_producer(kafka_bootstra
     assert report.latency_samples > 0, note
     assert 0 < report.latency_p50_ms <= report.latency_p99_ms
     assert "due rule is off" not in note, note
+
+
+def test_a_latency_at_a_given_rate_is_shown_but_not_judged_against_the_half_load_target():
+    from forewarn.commands.bench_pipeline import PipelineReport
+
+    report = PipelineReport(events=1000, ceiling=100_000.0, naive=5_000.0, detect=60_000.0)
+    report.latency_rate, report.latency_p99_ms, report.latency_p50_ms, report.latency_samples = 10_000.0, 150.0, 90.0, 50
+    assert table_rows(report)[1][-1][3] == "met"
+    report.latency_fixed = True
+    name, _wanted, _shown, verdict = table_rows(report)[1][-1]
+    assert "10,000" in name and "--latency-rate" in name
+    assert verdict == "not judged: not half of (c)"
