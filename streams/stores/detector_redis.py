@@ -38,7 +38,7 @@ class StaleOwner(StreamsError):
     """Another worker applied to this partition since this one loaded it (a rebalance overlap)."""
 
 
-class RedisDetectorStore(RedisOutbox, Store):
+class RedisDetectorStore(Store, RedisOutbox):
     """:class:`detectors.store.Store` in Redis under one key namespace (e.g. ``det:usage-events``).
 
     >>> RedisDetectorStore.__mro__[1].__name__

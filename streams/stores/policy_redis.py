@@ -30,7 +30,7 @@ __all__ = ["RedisPolicyStore"]
 _APPLY = files("streams.stores").joinpath("policy_apply.lua").read_text()
 
 
-class RedisPolicyStore(RedisOutbox, PolicyStore):
+class RedisPolicyStore(PolicyStore, RedisOutbox):
     """Policy state of one namespace (e.g. ``pol:trigger-firings``) in Redis; writes are staged.
 
     >>> RedisPolicyStore.__mro__[1].__name__
