@@ -39,11 +39,14 @@ from streams.agents.dropoff import DropOffRuntime
 from streams.agents.dead_letter import dlq_headers
 from streams.outbox import WATERMARK_HEADER, OutboxPublisher, OutboxRecord
 from streams.settings import Settings
-from streams.stores.detector_redis import RedisDetectorStore, firing_record
+from streams.stores.detector_redis import RedisDetectorStore, StaleOwner, firing_record
 
 __all__ = ["DetectRuntime", "watermark_marker"]
 
 log = logging.getLogger("forewarn.detect")
+
+#: How many times a chunk is worked out when another worker's write keeps beating it.
+STALE_ATTEMPTS = 3
 
 
 def watermark_marker(partition: int, watermark: int) -> OutboxRecord:
@@ -130,8 +133,29 @@ class DetectRuntime:
     # -- the chunk handler ----------------------------------------------------------------
 
     def handle_chunk(self, partition: int, records: Sequence[Any]) -> ChunkResult:
-        """Process one chunk of ``usage-events`` records of ``partition`` (blocking; call on a thread)."""
+        """Process one chunk of ``usage-events`` records of ``partition`` (blocking; call on a thread).
+
+        If another worker applied to the partition between this chunk's load and its write
+        (two owners overlapping during a rebalance: the write is refused as a whole), the chunk
+        is worked out again on the state as the other left it: what it applied is skipped,
+        the rest applied once. Only if that keeps happening does the chunk fail.
+        """
         start = time.perf_counter()
+        for attempt in range(1, STALE_ATTEMPTS + 1):
+            try:
+                result = self._handle_chunk_once(partition, records)
+                break
+            except StaleOwner as exc:
+                self.metrics.stale_retries.inc()
+                if attempt == STALE_ATTEMPTS:
+                    raise
+                log.warning("partition %d: %s; working the chunk out again on that state (attempt %d of %d)",
+                            partition, exc, attempt + 1, STALE_ATTEMPTS)
+        self.metrics.chunk_events.observe(len(records))
+        self.metrics.chunk_seconds.observe(time.perf_counter() - start)
+        return result
+
+    def _handle_chunk_once(self, partition: int, records: Sequence[Any]) -> ChunkResult:
         with self.lock(partition):
             self._drain_outbox(partition)
             events: list[Event] = []
@@ -156,18 +180,15 @@ class DetectRuntime:
             outbox: list[OutboxRecord] = []
             ingest = self.metrics.ingest
             fresh = sum(1 for r in records if r.offset > before)
-            for rec, err in invalid:
-                if rec.offset > before:
-                    outbox.append(self._dead_letter(partition, rec, err.reason, err.detail))
-                    ingest.invalid.labels(reason=err.reason).inc()
-            for ev in result.late:
-                rec = source_of[id(ev)]
-                outbox.append(self._dead_letter(partition, rec, "late",
-                                                "occurred_at is below the partition's watermark"))
-                ingest.invalid.labels(reason="late").inc()
+            refused = [(rec, err.reason, err.detail) for rec, err in invalid if rec.offset > before]
+            refused += [(source_of[id(ev)], "late", "occurred_at is below the partition's watermark")
+                        for ev in result.late]
+            outbox += [self._dead_letter(partition, rec, reason, detail) for rec, reason, detail in refused]
             outbox += [firing_record(f) for f in result.firings]
             outbox.append(watermark_marker(partition, result.watermark))
             self._apply(partition, staged.changes, outbox)
+            for _rec, reason, _detail in refused:  # counted once stored: a refused write is retried
+                ingest.invalid.labels(reason=reason).inc()
             ingest.consumed.inc(fresh)
             ingest.valid.inc(result.accepted)
             self.metrics.duplicates.inc(result.duplicates)
@@ -175,8 +196,6 @@ class DetectRuntime:
             self._publish_outbox(partition)
             self.progress[partition] = (time.time(), result.watermark)
             self._observe_watermark(partition, result.watermark, time.time())
-        self.metrics.chunk_events.observe(len(records))
-        self.metrics.chunk_seconds.observe(time.perf_counter() - start)
         return result
 
     def advance_idle(self, partition: int, now: float | None = None) -> ChunkResult | None:
@@ -223,6 +242,8 @@ class DetectRuntime:
         start = time.perf_counter()
         try:
             self.store.apply(partition, changes, outbox)
+        except StaleOwner:
+            raise  # a refused write, not a Redis failure: handle_chunk counts and retries it
         except Exception:
             self.metrics.redis_errors.inc()
             raise

@@ -40,6 +40,10 @@ class DetectMetrics:
         self.redis_seconds = Histogram("forewarn_redis_call_seconds", "Latency of Redis calls by the detector.",
                                        ["op"], buckets=_SECONDS, registry=registry)
         self.redis_errors = Counter("forewarn_redis_errors", "Redis calls that failed.", registry=registry)
+        self.stale_retries = Counter("forewarn_detect_stale_writes",
+                                     "Chunk writes refused because another worker wrote to the partition first "
+                                     "(owners overlapping in a rebalance); the chunk is worked out again.",
+                                     registry=registry)
         self.watermark_delay = Gauge("forewarn_watermark_delay_seconds",
                                      "Wall-clock time minus the partition's event-time watermark.",
                                      ["partition"], registry=registry)

@@ -291,3 +291,44 @@ def test_two_usage_drop_triggers_share_one_atomic_step_and_each_equals_its_direc
         stored = {k.decode(): v for k, v in client.hgetall(keys.drop_accounts(name)).items()}
         assert stored == {aid: orjson.dumps(a.encode()) for aid, a in det.accounts.items()}, name
         assert client.hget(keys.drop_record, f"m:{name}") is not None
+
+
+def test_a_write_refused_because_another_owner_wrote_first_is_worked_out_again(stream, settings, redis_url):
+    """Two owners overlapping in a rebalance: the other applies part of this chunk between this one's
+    load and its write. The refused chunk is worked out again on the state the other left: the part
+    it applied is skipped, the rest applied once — the same state as one owner applying it all."""
+    from streams.settings import Topics
+
+    events, _until = stream
+    s = _settings(settings)
+    ref = s.model_copy(update={"topics": Topics(**{**s.topics.model_dump(),
+                                                   "usage_events": s.topics.usage_events + ".ref"})})
+    ensure_topics(s)
+    records = _records(events[:900])
+    first, second, rest = records[:300], records[300:600], records[600:]
+    reference, _ = _runtime(ref)
+    for chunk in (first, second, rest):
+        reference.detect.handle_chunk(0, chunk)
+
+    owner, _ = _runtime(s)
+    other, registry = _runtime(s)
+    owner.detect.handle_chunk(0, first)
+    real = other.detect.engine.process_chunk
+    interleaved = []
+
+    def owner_writes_first(*args, **kwargs):
+        result = real(*args, **kwargs)     # loaded and computed at offset 299 ...
+        if not interleaved:
+            interleaved.append(True)
+            owner.detect.handle_chunk(0, second)   # ... then the old owner stores 300..599
+        return result
+
+    other.detect.engine.process_chunk = owner_writes_first
+    other.detect.handle_chunk(0, second + rest)   # refused once, then applies 600..899 only
+    assert interleaved
+    assert _sample(registry, "forewarn_detect_stale_writes_total") == 1
+    assert other.detect.store.record(0).applied_offset == rest[-1].offset
+    accounts = {e.account_id for e in events[:900]}
+    assert {a: other.detect.store.encoded(0, a) for a in accounts} == \
+        {a: reference.detect.store.encoded(0, a) for a in accounts}
+    assert other.detect.store.wakes(0) == reference.detect.store.wakes(0)
