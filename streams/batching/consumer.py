@@ -168,7 +168,8 @@ class BatchConsumer(faust_aiokafka.Consumer):
             self.stop_flow()
         if self._lanes is not None and runtime is not None:
             revoked_tps = {ensure_TP(tp) for tp in revoked}
-            late = await self._lanes.revoke(revoked_tps & self._lanes.partitions, runtime.revoke_timeout_s)
+            # every revoked partition: also one whose lane a stop in progress is still closing
+            late = await self._lanes.revoke(revoked_tps, runtime.revoke_timeout_s)
             if not self.app.should_stop:
                 # Faust drops the revoked partitions' acknowledgements before its
                 # own commit on revocation, so commit what the lanes finished now,

@@ -190,6 +190,10 @@ class Lanes:
         #: Partitions whose revocation is waiting for the chunk in flight: a chunk submitted
         #: now must not start a fresh lane, which would apply it after the dropped ones.
         self._revoking: set[TP] = set()
+        #: Lanes taken out by a revocation or stop whose task has not ended yet: a second revocation of
+        #: the same partition (a rebalance while the worker stops) must wait for them too, or the
+        #: partition is handed over while its chunk is still being applied.
+        self._closing: dict[TP, PartitionLane] = {}
         self.failures: list[HandlerFailure] = []
 
     def release(self, chunk: Chunk) -> None:
@@ -227,12 +231,25 @@ class Lanes:
         Returns the partitions whose handler did not finish in time (it is cancelled).
         """
         tps = list(tps)
+        earlier = [lane for tp in tps if (lane := self._closing.get(tp)) is not None]
         closing = [lane for tp in tps if (lane := self._lanes.pop(tp, None)) is not None]
+        for lane in closing:
+            self._closing[lane.tp] = lane
+            lane.task.add_done_callback(lambda _task, lane=lane: self._forget(lane))
         self._revoking.update(tps)
         try:
-            return await self._close(closing, timeout)
+            late = await self._close(closing, timeout)
+            pending = [lane.task for lane in earlier if not lane.task.done()]
+            if pending:  # closed by an earlier revocation or stop that is still waiting for them
+                await asyncio.wait(pending, timeout=timeout)
+                late += [lane.tp for lane in earlier if not lane.task.done() and lane.tp not in late]
+            return late
         finally:
             self._revoking.difference_update(tps)
+
+    def _forget(self, lane: PartitionLane) -> None:
+        if self._closing.get(lane.tp) is lane:
+            del self._closing[lane.tp]
 
     async def _close(self, closing: list[PartitionLane], timeout: float) -> list[TP]:
         for lane in closing:

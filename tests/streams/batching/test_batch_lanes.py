@@ -136,6 +136,33 @@ def test_a_chunk_submitted_while_its_partition_is_revoked_is_refused_not_run_aft
     assert h.budget.in_flight == 0
 
 
+def test_a_revocation_while_a_stop_drains_waits_for_the_chunk_the_stop_waits_for():
+    """A worker that is stopping still takes part in a rebalance: its revocation must not hand the
+    partition over while the chunk the stop is waiting for is still being applied."""
+    async def scenario():
+        h = Harness()
+        gate, started = asyncio.Event(), asyncio.Event()
+
+        async def slow(tp, records):
+            started.set()
+            await gate.wait()
+
+        await h.submit(chunk(T0, 0, 5), slow)
+        await started.wait()
+        stopping = asyncio.ensure_future(h.lanes.stop(timeout=5))
+        await asyncio.sleep(0.01)
+        revoking = asyncio.ensure_future(h.lanes.revoke([T0], timeout=5))
+        await asyncio.sleep(0.01)
+        returned_early = revoking.done()
+        gate.set()
+        await asyncio.gather(stopping, revoking)
+        return returned_early, revoking.result()
+
+    returned_early, late = asyncio.run(scenario())
+    assert not returned_early, "the revocation returned while the chunk was still in flight"
+    assert late == []
+
+
 def test_revoke_timeout_cancels_and_acknowledges_nothing():
     async def scenario():
         h = Harness()
