@@ -36,8 +36,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from river import anomaly, compose, preprocessing
-
 from detectors.online.base import DropScorer
 
 __all__ = ["HalfSpaceTreesScorer", "relative_usage"]
@@ -81,6 +79,9 @@ class HalfSpaceTreesScorer(DropScorer):
         self.window_size = window_size
         self.seed = seed
         self.min_days = min_days
+        # River's anomaly package costs ~0.7 s to import (scipy.stats): only a configured scorer pays it
+        from river import anomaly, compose, preprocessing
+
         self._model = compose.Pipeline(
             preprocessing.MinMaxScaler(),
             anomaly.HalfSpaceTrees(n_trees=n_trees, height=height, window_size=window_size, seed=seed),

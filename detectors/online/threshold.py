@@ -31,8 +31,6 @@ True
 
 from __future__ import annotations
 
-from river import stats
-
 __all__ = ["QuantileThreshold"]
 
 
@@ -54,6 +52,8 @@ class QuantileThreshold:
             raise ValueError(f"min_scores must be >= 1, got {min_scores}")
         self.q = q
         self.min_scores = min_scores
+        from river import stats  # imported here: every CLI command loads this module, few use it
+
         self._quantile = stats.Quantile(q)
         self.seen = 0
 
