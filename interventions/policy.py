@@ -176,7 +176,7 @@ class PolicyEngine:
         final_wm = max(ends) if ends else None
         due_by_end = {a for a, t in part.due.items() if release_all or (final_wm is not None and t <= final_wm)}
         needed = {f.account_id for f in firings} | due_by_end
-        states = self.store.read_accounts(needed) if needed else {}
+        states = self.store.read_accounts(partition, needed) if needed else {}
         touched: set[str] = set()
         queue = [(t, a) for a, t in part.due.items()]
         heapq.heapify(queue)

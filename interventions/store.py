@@ -12,7 +12,7 @@ write can record the applied offset in the same step as the state.
 >>> store.read_partition(0).watermark is None
 True
 >>> store.write(0, PartitionPolicyState(watermark=5), {"acct-1": AccountPolicyState(seen={"f": 5})})
->>> store.read_accounts(["acct-1", "acct-2"])["acct-1"].seen
+>>> store.read_accounts(0, ["acct-1", "acct-2"])["acct-1"].seen
 {'f': 5}
 >>> store.reads, store.writes
 (2, 1)
@@ -43,8 +43,12 @@ class PolicyStore(ABC):
         """The partition's record (a fresh one if there is none)."""
 
     @abstractmethod
-    def read_accounts(self, accounts: Collection[str]) -> dict[str, AccountPolicyState]:
-        """The states of those accounts that have one (absent accounts are left out)."""
+    def read_accounts(self, partition: int, accounts: Collection[str]) -> dict[str, AccountPolicyState]:
+        """The states of those of the partition's accounts that have one (absent accounts are left out).
+
+        The partition is named on every call, never remembered from ``read_partition``: one store
+        serves the partitions a worker's handler threads decide at the same time.
+        """
 
     @abstractmethod
     def write(self, partition: int, state: PartitionPolicyState,
@@ -66,8 +70,8 @@ class InMemoryPolicyStore(PolicyStore):
         blob = self._partitions.get(partition)
         return decode_partition(blob) if blob is not None else PartitionPolicyState()
 
-    def read_accounts(self, accounts: Collection[str]) -> dict[str, AccountPolicyState]:
-        self.reads += 1
+    def read_accounts(self, partition: int, accounts: Collection[str]) -> dict[str, AccountPolicyState]:
+        self.reads += 1  # every partition's accounts share one dict here (an account lives in one partition)
         return {a: decode_account(self._accounts[a]) for a in accounts if a in self._accounts}
 
     def write(self, partition: int, state: PartitionPolicyState,

@@ -40,14 +40,11 @@ from streams.agents.dead_letter import dlq_headers
 from streams.outbox import WATERMARK_HEADER, OutboxPublisher, OutboxRecord
 from streams.settings import Settings
 from streams.stores.detector_redis import RedisDetectorStore, StaleOwner, firing_record
+from streams.stores.stale import redo_when_stale
 
 __all__ = ["DetectRuntime", "watermark_marker"]
 
 log = logging.getLogger("forewarn.detect")
-
-#: How many times a chunk is worked out when another worker's write keeps beating it.
-STALE_ATTEMPTS = 3
-
 
 def watermark_marker(partition: int, watermark: int) -> OutboxRecord:
     """A record on the firings topic's same-numbered partition carrying this partition's watermark.
@@ -141,16 +138,8 @@ class DetectRuntime:
         the rest applied once. Only if that keeps happening does the chunk fail.
         """
         start = time.perf_counter()
-        for attempt in range(1, STALE_ATTEMPTS + 1):
-            try:
-                result = self._handle_chunk_once(partition, records)
-                break
-            except StaleOwner as exc:
-                self.metrics.stale_retries.inc()
-                if attempt == STALE_ATTEMPTS:
-                    raise
-                log.warning("partition %d: %s; working the chunk out again on that state (attempt %d of %d)",
-                            partition, exc, attempt + 1, STALE_ATTEMPTS)
+        result = redo_when_stale(lambda: self._handle_chunk_once(partition, records),
+                                 refused=self.metrics.stale_retries, where=f"partition {partition}")
         self.metrics.chunk_events.observe(len(records))
         self.metrics.chunk_seconds.observe(time.perf_counter() - start)
         return result

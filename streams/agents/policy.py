@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 from confluent_kafka import Producer
-from prometheus_client import Gauge
+from prometheus_client import Counter, Gauge
 
 from interventions.policy import PolicyEngine, PolicyResult
 from schemas.firing import Firing
@@ -23,6 +23,7 @@ from streams.dispatcher.metrics import DecisionMetrics
 from streams.outbox import WATERMARK_HEADER, OutboxPublisher, OutboxRecord
 from streams.settings import Settings
 from streams.stores.policy_redis import RedisPolicyStore
+from streams.stores.stale import redo_when_stale
 
 __all__ = ["PolicyRuntime"]
 
@@ -50,6 +51,10 @@ class PolicyRuntime:
         self.position = Gauge("forewarn_policy_position_offset",
                               "Offset of the last trigger-firings record the policy has applied, by partition.",
                               ["partition"], registry=metrics.registry)
+        self.stale_retries = Counter("forewarn_policy_stale_writes",
+                                     "Policy chunks whose write was refused because another worker wrote the "
+                                     "partition first (an ownership overlap in a rebalance); each is worked out "
+                                     "again on that state.", registry=metrics.registry)
 
     def assigned(self, partition: int) -> None:
         self._outbox_checked.discard(partition)
@@ -57,7 +62,16 @@ class PolicyRuntime:
     revoked = assigned
 
     def handle_chunk(self, partition: int, records: Sequence[Any]) -> PolicyResult:
-        """Decide one chunk of ``trigger-firings`` records of ``partition`` (blocking; call on a thread)."""
+        """Decide one chunk of ``trigger-firings`` records of ``partition`` (blocking; call on a thread).
+
+        If another worker wrote the partition between this chunk's read and its write (two owners
+        overlapping in a rebalance: the write is refused as a whole), the chunk is decided again on the
+        state the other left: the firings it applied are skipped by offset, the rest decided once.
+        """
+        return redo_when_stale(lambda: self._handle_chunk_once(partition, records), refused=self.stale_retries,
+                               where=f"policy partition {partition}")
+
+    def _handle_chunk_once(self, partition: int, records: Sequence[Any]) -> PolicyResult:
         with self._locks.setdefault(partition, threading.Lock()):
             if partition not in self._outbox_checked:
                 self.publisher.publish(self.store, partition)

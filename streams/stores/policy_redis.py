@@ -43,7 +43,6 @@ class RedisPolicyStore(PolicyStore, RedisOutbox):
         self.ttl_ms = ttl_ms
         self._apply = client.register_script(_APPLY)
         self._read: dict[int, bytes] = {}
-        self._current = 0
         self._staged: dict[int, tuple[PartitionPolicyState, Mapping[str, AccountPolicyState | None]]] = {}
 
     def keys(self, partition: int) -> PartitionKeys:
@@ -52,15 +51,13 @@ class RedisPolicyStore(PolicyStore, RedisOutbox):
     def read_partition(self, partition: int) -> PartitionPolicyState:
         blob = self.client.get(self.keys(partition).record)
         self._read[partition] = blob or b""
-        # The engine reads the partition first, then that partition's accounts.
-        self._current = partition
         return decode_partition(blob) if blob else PartitionPolicyState()
 
-    def read_accounts(self, accounts: Collection[str]) -> dict[str, AccountPolicyState]:
+    def read_accounts(self, partition: int, accounts: Collection[str]) -> dict[str, AccountPolicyState]:
         ids = list(accounts)
         if not ids:
             return {}
-        keys = self.keys(self._current)
+        keys = self.keys(partition)
         blobs = self.client.mget([keys.account(a) for a in ids])
         return {a: decode_account(b) for a, b in zip(ids, blobs) if b is not None}
 
