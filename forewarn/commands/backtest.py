@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import gc
 import os
+import queue
 import re
+import threading
 import time
 import traceback
 import zlib
@@ -66,6 +68,8 @@ _CHUNK_BYTES = 4 << 20
 _MAX_WORKERS = 4
 _ts_of = attrgetter("ts")
 _NO_TIME = -(1 << 63)  # below every event time
+#: The last line of a worker's traceback when it failed only because a peer's pipe closed.
+_PEER_GONE = re.compile(r"^(EOFError|BrokenPipeError|ConnectionResetError)\b.*\s*\Z", re.MULTILINE)
 
 
 class BacktestError(ForewarnError):
@@ -288,31 +292,87 @@ class _Shard:
 
 def _replay(shard: _Shard, chunks: Iterator[tuple[list[bytes], int]], peers: list[tuple[int, Connection]],
             progress: Progress | None = None, task: Any = None) -> BacktestReport:
-    """Drive one shard over every chunk, swapping event times with its peers after each parse.
+    """Drive one shard over every chunk, swapping event times with its peers.
 
-    ``peers``: (peer shard, connection), in increasing shard order. Every pair swaps in that one global
-    order, the lower shard sending first, so no two shards ever both wait to send into a full pipe.
+    ``peers``: (peer shard, connection), in increasing shard order. A shard parses a chunk ahead: it sends
+    chunk k + 1's times before it applies chunk k, so it waits for a peer only when that peer is more
+    than a chunk behind (in lockstep, every chunk waited for the slower shard). Sends go out on a thread
+    of their own, in chunk order and the same peer order everywhere, so a full pipe never stalls the
+    parse or the apply, and receiving in that order cannot deadlock.
     """
-    me = shard.shard
-    for lines, size in chunks:
-        own, positions, times = shard.parse(lines)
-        mine = (positions.tobytes(), times.tobytes())
-        others = []
-        for peer, conn in peers:
-            if me < peer:
-                conn.send_bytes(mine[0])
-                conn.send_bytes(mine[1])
-            got_positions, got_times = array("q"), array("q")
-            got_positions.frombytes(conn.recv_bytes())
-            got_times.frombytes(conn.recv_bytes())
-            if me > peer:
-                conn.send_bytes(mine[0])
-                conn.send_bytes(mine[1])
-            others.append((got_positions, got_times))
-        shard.apply(own, others)
-        if task is not None:
-            progress.advance(task, size)
+    if not peers:
+        for lines, size in chunks:
+            shard.apply(shard.parse(lines)[0], [])
+            if task is not None:
+                progress.advance(task, size)
+        return shard.finish()
+    sender = _Sender([conn for _peer, conn in peers])
+    try:
+        def parse_and_send(item: tuple[list[bytes], int] | None) -> tuple[list[tuple[int, Event]], int] | None:
+            if item is None:
+                return None
+            lines, size = item
+            own, positions, times = shard.parse(lines)
+            sender.send(positions.tobytes(), times.tobytes())
+            return own, size
+
+        current = parse_and_send(next(chunks, None))
+        while current is not None:
+            upcoming = parse_and_send(next(chunks, None))
+            own, size = current
+            others = []
+            for _peer, conn in peers:
+                got_positions, got_times = array("q"), array("q")
+                got_positions.frombytes(conn.recv_bytes())
+                got_times.frombytes(conn.recv_bytes())
+                others.append((got_positions, got_times))
+            shard.apply(own, others)
+            if task is not None:
+                progress.advance(task, size)
+            current = upcoming
+    except BaseException:
+        sender.abandon()  # the caller closes the connections, which ends a send in progress
+        raise
+    sender.close()
     return shard.finish()
+
+
+class _Sender:
+    """Sends each chunk's (positions, times) to every peer, in order, from a thread of its own."""
+
+    def __init__(self, conns: list[Connection]) -> None:
+        self._conns = conns
+        self._queue: queue.SimpleQueue[tuple[bytes, bytes] | None] = queue.SimpleQueue()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="forewarn-backtest-send", daemon=True)
+        self._thread.start()
+
+    def send(self, positions: bytes, times: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put((positions, times))
+
+    def close(self) -> None:
+        """Wait until everything queued went out; raise what a send failed with (e.g. a dead peer's EOF)."""
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def abandon(self) -> None:
+        """Stop after what is queued, without waiting: a peer that stopped reading must not hang the caller."""
+        self._queue.put(None)
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # drain: the main thread sees the error on its next send or close
+            try:
+                for conn in self._conns:
+                    conn.send_bytes(item[0])
+                    conn.send_bytes(item[1])
+            except OSError as exc:
+                self._error = exc
 
 
 def _shard_process(events_path: Path, chunk_bytes: int, shard: _Shard, peers: list[tuple[int, Connection]],
@@ -373,16 +433,22 @@ def _run_sharded(events_path: Path, config: ForewarnConfig, until_us: int | None
         except (EOFError, OSError):  # a worker died: its own report says why
             reports = []
         misrouted = first.misrouted
+        failures: list[tuple[str, str]] = []
         for proc, conn in children:
             try:
                 status, payload = conn.recv()
             except EOFError:
                 status, payload = "error", f"exited with code {proc.exitcode} before reporting"
             if status == "error":
-                raise RuntimeError(f"backtest worker {proc.name} failed:\n{payload}")
+                failures.append((proc.name, payload))
+                continue
             report, child_misrouted = payload
             reports.append(report)
             misrouted = misrouted or child_misrouted
+        if failures:
+            # the peers of a failed worker fail too, on its closed pipe: name the one that failed first-hand
+            name, payload = min(failures, key=lambda failure: _PEER_GONE.search(failure[1]) is not None)
+            raise RuntimeError(f"backtest worker {name} failed:\n{payload}")
         if len(reports) != workers:
             raise RuntimeError("backtest: a worker's peer closed its pipe, yet every worker reported success")
         return None if misrouted else _merge(reports)

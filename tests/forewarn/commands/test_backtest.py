@@ -307,3 +307,28 @@ def test_a_line_whose_bytes_name_another_shards_account_replays_in_one_process(t
     assert fallback.workers == 1
     assert _outcome(fallback) == _outcome(one)
     assert any(f.account_id == real and f.trigger == "onboarding_stalled" for f in one.firings)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("workers", [2, 3])
+def test_a_shard_that_fails_mid_run_fails_the_backtest_with_its_traceback_and_nothing_hangs(tmp_path, monkeypatch,
+                                                                                           workers):
+    """Shards parse a chunk ahead and send from a thread: a shard dying half-way must still end every
+    other shard (its peers see the closed pipe) and the run must say which worker failed and why."""
+    from forewarn.commands import backtest
+
+    src = tmp_path / "events.jsonl"
+    _sharded_input(src, seed=11)
+    real_apply = backtest._Shard.apply
+    applied: list[int] = []
+
+    def apply_then_fail(self, own, others):
+        if self.shard == workers - 1:
+            applied.append(1)
+            if len(applied) == 3:
+                raise ValueError("shard broke on its third chunk")
+        return real_apply(self, own, others)
+
+    monkeypatch.setattr(backtest._Shard, "apply", apply_then_fail)  # the children are forked: they have it too
+    with pytest.raises(RuntimeError, match="shard broke on its third chunk"):
+        run_backtest(src, load_config(DEFAULT_CONFIG), chunk_bytes=16 << 10, workers=workers)
