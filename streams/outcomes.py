@@ -23,6 +23,7 @@ account.
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -121,9 +122,14 @@ class OutcomeMonitor:
     A consumer of ``usage-events`` and ``intervention-decisions`` calls
     ``events``/``decisions`` with what it read and ``advance`` with its
     watermark. ``lookback_us`` must cover how long a decision can trail the
-    events that judge it (allowed lateness plus the policy's decision window);
-    the state is where the tracker's memory lives (in memory by default; a
-    Redis-backed :class:`OutcomeState` makes it survive restarts).
+    events that judge it (allowed lateness plus the policy's decision window).
+    The state is where the tracker's memory lives (in memory by default; any
+    :class:`OutcomeState` can be passed in).
+
+    Like the report, the gauges count closed windows only: the tracker knows a
+    success when it happens but a failure only when the window closes, so a
+    success is held until the watermark passes its window's end (counting it
+    at once would raise the ratio while windows are open).
 
     >>> from prometheus_client import CollectorRegistry
     >>> from schemas.predicate import EventSpec
@@ -132,6 +138,9 @@ class OutcomeMonitor:
     ...     {"payment_failing": SuccessMetric((EventSpec("payment.succeeded"),), 7 * DAY)}, lookback_us=DAY)
     >>> monitor.events([Event("e1", "a1", "payment.succeeded", DAY + 5)])
     >>> monitor.decisions([DecisionRecord("f1", "a1", "payment_failing", "outreach", "treated", DAY)])
+    >>> monitor.gauges.value("forewarn_outcome_decisions", trigger="payment_failing", arm="treated")
+    0.0
+    >>> monitor.advance(8 * DAY)
     >>> monitor.gauges.value("forewarn_outcome_success_ratio", trigger="payment_failing", arm="treated")
     1.0
     """
@@ -140,10 +149,15 @@ class OutcomeMonitor:
                  state: OutcomeState | None = None, lookback_us: int = 0) -> None:
         self.gauges = gauges
         self.tracker = OutcomeTracker(metrics, state, lookback_us)
+        self.watermark: int | None = None
+        self._held: list[tuple[int, str, Outcome]] = []  # successes whose window is still open, by window end
 
     def _record(self, outcomes: Iterable[Outcome]) -> None:
         for outcome in outcomes:
-            self.gauges.record(outcome)
+            if outcome.success and (self.watermark is None or outcome.window_end > self.watermark):
+                heapq.heappush(self._held, (outcome.window_end, outcome.decision.firing_id, outcome))
+            else:
+                self.gauges.record(outcome)
 
     def decisions(self, decisions: Iterable[DecisionRecord]) -> None:
         for d in decisions:
@@ -154,4 +168,9 @@ class OutcomeMonitor:
             self._record(self.tracker.observe(e))
 
     def advance(self, watermark: int) -> None:
+        """Event time has reached ``watermark``: windows closed by then count, successes and failures alike."""
+        self.watermark = watermark if self.watermark is None else max(self.watermark, watermark)
         self._record(self.tracker.advance(watermark))
+        held = self._held
+        while held and held[0][0] <= self.watermark:
+            self.gauges.record(heapq.heappop(held)[2])

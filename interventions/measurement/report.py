@@ -237,6 +237,18 @@ def _monthly_revenue(costs: CostModel, accounts: Iterable[tuple[str, int]],
     return total
 
 
+def _unique(decisions: Iterable[DecisionRecord]) -> tuple[list[DecisionRecord], int]:
+    """The decisions in (decided_at, firing_id) order, each firing's once, and how many repeats were dropped.
+
+    The policy publishes through an outbox that republishes after a crash, so a decision log read from
+    Kafka can hold a decision twice; every count, cost and ticket sample must see it once.
+    """
+    ordered = sorted(decisions, key=lambda d: (d.decided_at, d.firing_id))
+    seen: set[str] = set()
+    unique = [d for d in ordered if not (d.firing_id in seen or seen.add(d.firing_id))]
+    return unique, len(ordered) - len(unique)
+
+
 def build_report(decisions: Iterable[DecisionRecord], events: Iterable[Event],
                  metrics: Mapping[str, SuccessMetric], channels: Mapping[str, str], *,
                  interventions: Mapping[str, str] | None = None, costs: CostModel | None = None,
@@ -251,7 +263,7 @@ def build_report(decisions: Iterable[DecisionRecord], events: Iterable[Event],
     commands were delivered. ``events`` is read once. Without ``since`` /
     ``until`` the window is the span of the valid events.
     """
-    all_decisions = sorted(decisions, key=lambda d: (d.decided_at, d.firing_id))
+    all_decisions, repeated = _unique(decisions)
     if until is not None:
         all_decisions = [d for d in all_decisions if d.decided_at < until]
     accounts = {d.account_id for d in all_decisions}
@@ -264,6 +276,7 @@ def build_report(decisions: Iterable[DecisionRecord], events: Iterable[Event],
     # Every decision is registered before the events, so the events may come in any order; those made
     # before ``since`` are dropped at the end, when the window is known.
     tracker = OutcomeTracker(metrics)
+    tracker.counts.duplicates += repeated
     outcomes: list[Outcome] = []
     for d in all_decisions:
         outcomes.extend(tracker.decide(d))

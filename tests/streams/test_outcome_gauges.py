@@ -67,7 +67,48 @@ def test_monitor_judges_decisions_that_trail_their_events():
     m.decisions([DecisionRecord("f1", "a1", "payment_failing", "x", "control", 10 * day),
                  DecisionRecord("f2", "a2", "payment_failing", "x", "control", 10 * day)])
     m.advance(16 * day)
-    assert g.value("forewarn_outcome_decisions", trigger="payment_failing", arm="control") == 1
-    m.advance(17 * day)  # a2's window closes without a payment
+    # both windows are still open: a1's early success is held, so nothing counts yet
+    assert g.value("forewarn_outcome_decisions", trigger="payment_failing", arm="control") == 0
+    m.advance(17 * day)  # both windows close: a1 succeeded, a2 did not pay
     assert g.value("forewarn_outcome_success_ratio", trigger="payment_failing", arm="control") == 0.5
     assert g.value("forewarn_outcome_decisions", trigger="payment_failing", arm="control") == 2
+
+
+def test_the_live_ratio_counts_closed_windows_only_like_the_report():
+    """Successes are known when they happen, failures only when a window closes: counting successes at
+    once would put the ratio above the truth while windows are open (1.0 on the first days here)."""
+    import random
+
+    from schemas.catalogue import SuccessMetric
+    from schemas.event import Event
+    from schemas.predicate import EventSpec
+    from streams.outcomes import OutcomeMonitor
+
+    day = 86_400_000_000
+    g = OutcomeGauges(CollectorRegistry(), triggers=["payment_failing"])
+    m = OutcomeMonitor(g, {"payment_failing": SuccessMetric((EventSpec("payment.succeeded"),), 14 * day)})
+    rnd = random.Random(4)
+    closed = successes = 0
+    outcomes: list[tuple[int, bool]] = []  # (window end, succeeded) of every decision
+    for d in range(40):
+        decided = d * day
+        m.advance(decided)
+        batch = []
+        for i in range(20):
+            fid = f"f{d}-{i}"
+            batch.append(DecisionRecord(fid, f"a{d}-{i}", "payment_failing", "x", "treated", decided))
+        m.decisions(batch)
+        for i in range(20):
+            paid = rnd.random() < 0.3
+            outcomes.append((decided + 14 * day, paid))
+            if paid:
+                m.events([Event(f"e{d}-{i}", f"a{d}-{i}", "payment.succeeded", decided + rnd.randrange(1, 13) * day)])
+        done = [paid for end, paid in outcomes if end <= decided]
+        if len(done) != closed:
+            closed, successes = len(done), sum(done)
+        if closed:
+            assert g.value("forewarn_outcome_decisions", trigger="payment_failing", arm="treated") == closed
+            assert g.value("forewarn_outcome_success_ratio", trigger="payment_failing", arm="treated") == \
+                successes / closed
+        else:
+            assert g.value("forewarn_outcome_decisions", trigger="payment_failing", arm="treated") == 0

@@ -202,3 +202,14 @@ def test_weekly_tickets_per_active_account():
     assert j["tickets"]["inbound_per_active_account_per_week"] == pytest.approx((2 / 4 + 3 / 2) / 2)
     assert not any(w["partial"] for w in weeks)
     assert math.isclose(j["window"]["days"], 14.0)
+
+
+def test_a_decision_published_twice_counts_once():
+    """The policy's outbox republishes after a crash, so a decision log read from Kafka can hold repeats:
+    counts, costs, ROI and ticket samples must be those of the log without them, the repeats reported."""
+    decisions, events = _hand_world()
+    once = build_report(decisions, events, METRICS, CHANNELS, since=0, until=120 * DAY).to_json()
+    twice = build_report(decisions + decisions[::3], events, METRICS, CHANNELS, since=0, until=120 * DAY).to_json()
+    assert twice["inputs"].pop("duplicate_decisions") == once["inputs"].pop("duplicate_decisions") + \
+        len(decisions[::3])
+    assert twice == once
