@@ -68,6 +68,9 @@ def deliver_with_retries(channel: Any, command: Any, body: bytes, *, max_attempt
                                   time.monotonic() - started)
         if limiter is not None:
             limiter.acquire()
+            if clock() >= expires_at:  # the wait for the rate limit can outlast the command
+                return DeliveryReport("expired", attempts, "", "expired while waiting for the channel's rate limit",
+                                      time.monotonic() - started)
         attempts += 1
         try:
             detail = channel.deliver(command, body)

@@ -67,16 +67,16 @@ def build_message(command: InterventionCommand, sender: str, default_to: str | N
                             "or the channel's 'to')", retryable=False)
     msg = EmailMessage()
     domain = parseaddr(sender)[1].rpartition("@")[2] or "forewarn.invalid"
-    try:
+    try:  # every header, the command id's too: a line break must be refused, never injected or crash the worker
         msg["From"] = sender
         msg["To"] = recipient
         msg["Subject"] = str(content.get("subject") or command.intervention.replace("_", " "))
-    except ValueError as exc:  # a header with a line break: refuse rather than inject
-        raise DeliveryError("invalid_message", f"command {command.command_id}: {exc}", retryable=False) from None
-    msg["Date"] = formatdate(usegmt=True)
-    msg["Message-ID"] = f"<{command.command_id}@{domain}>"
-    msg[COMMAND_ID_HEADER] = command.command_id
-    msg[IDEMPOTENCY_HEADER] = command.command_id
+        msg["Date"] = formatdate(usegmt=True)
+        msg["Message-ID"] = f"<{command.command_id}@{domain}>"
+        msg[COMMAND_ID_HEADER] = command.command_id
+        msg[IDEMPOTENCY_HEADER] = command.command_id
+    except ValueError as exc:
+        raise DeliveryError("invalid_message", f"command {command.command_id!r}: {exc}", retryable=False) from None
     msg.set_content(plain_body(content))
     if content.get("html"):
         msg.add_alternative(str(content["html"]), subtype="html")

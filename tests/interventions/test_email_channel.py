@@ -88,3 +88,14 @@ def test_a_header_injection_attempt_is_refused_not_sent():
         with pytest.raises(DeliveryError) as err:
             channel.deliver(_command({"subject": "Hi\r\nBcc: everyone@x.example", "body": "b", "to": "o@c.example"}), b"")
     assert not err.value.retryable and peer.messages == []
+
+
+def test_a_command_id_with_a_line_break_is_refused_as_a_delivery_error_not_a_crash():
+    """The command schema does not forbid it; a ValueError escaping the channel would stop the dispatcher
+    on this record after every restart."""
+    with SmtpPeer() as peer:
+        channel = _channel(f"{{host: 127.0.0.1, port: {peer.port}, starttls: false, from: s@ours.example}}")
+        bad = _command().model_copy(update={"command_id": "cmd-1\r\nBcc: everyone@x.example"})
+        with pytest.raises(DeliveryError) as err:
+            channel.deliver(bad, b"")
+    assert err.value.reason == "invalid_message" and not err.value.retryable and peer.messages == []
