@@ -26,7 +26,7 @@ from schemas.receipt import OUTCOMES
 __all__ = ["DispatcherMetrics", "DecisionMetrics", "DLQ_REASONS"]
 
 #: Fixed reasons a command is dead-lettered for, besides the channels' own codes.
-DLQ_REASONS = ("invalid_command", "unknown_channel", "retries_exhausted")
+DLQ_REASONS = ("invalid_command", "unknown_channel", "retries_exhausted", "channel_error")
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 

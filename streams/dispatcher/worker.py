@@ -27,10 +27,12 @@ import collections
 import logging
 import threading
 import time
+import traceback
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 
 import redis
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
@@ -119,6 +121,16 @@ class _Acks:
                 self.first_error = self.first_error or err.str()
 
 
+def _channel_bug(channel: str, command_id: str, exc: Exception) -> DeliveryReport:
+    """The report of a send whose channel raised something other than a DeliveryError (a bug in it)."""
+    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ is not None else None
+    where = f" at {Path(frame.filename).name}:{frame.lineno}" if frame is not None else ""
+    # The message may carry the payload (addresses, URLs): the log names the type and place only.
+    log.error("channel %s raised %s%s on command %s; dead-lettered as channel_error", channel,
+              type(exc).__name__, where, command_id)
+    return DeliveryReport("failed", 1, "channel_error", f"the channel raised {type(exc).__name__}{where}", 0.0)
+
+
 class Dispatcher:
     """The worker; ``run(stop)`` until ``stop`` is set. Channels come built (see :func:`build_channels`)."""
 
@@ -170,8 +182,10 @@ class Dispatcher:
                 if records:
                     self.process_batch(records)
         finally:
-            heartbeat.stop()
-            self.close()
+            try:
+                self.close()  # waits for sends in flight: their claims stay ours (not in doubt) until they end
+            finally:
+                heartbeat.stop()
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
@@ -269,22 +283,40 @@ class Dispatcher:
                 except IndexError:
                     return
                 channel = job.channel
-                job.report = deliver_with_retries(
-                    channel, job.command, job.msg.value(), max_attempts=self.conf.max_attempts, backoff=self.backoff,
-                    expires_at=job.expires_at, limiter=self.limiters.get(channel.name),
-                    clock=self.clock, on_retry=lambda _e, name=channel.name: self.metrics.retries.labels(channel=name).inc(),
-                )
+                try:
+                    job.report = deliver_with_retries(
+                        channel, job.command, job.msg.value(), max_attempts=self.conf.max_attempts,
+                        backoff=self.backoff, expires_at=job.expires_at, limiter=self.limiters.get(channel.name),
+                        clock=self.clock,
+                        on_retry=lambda _e, name=channel.name: self.metrics.retries.labels(channel=name).inc(),
+                    )
+                except Exception as exc:  # a channel bug: this command fails (DLQ), the batch goes on
+                    job.report = _channel_bug(channel.name, job.command.command_id, exc)
                 with lock:
                     finished.append(job)
 
         pending = {self.pool.submit(work) for _ in range(min(self.conf.concurrency, len(jobs)))}
-        while pending:
-            done, pending = wait(pending, timeout=_SETTLE_S)
-            for fut in done:
-                fut.result()  # a channel bug raises here and stops the worker
+        try:
+            while pending:
+                done, pending = wait(pending, timeout=_SETTLE_S)
+                for fut in done:
+                    fut.result()
+                with lock:
+                    landed, finished[:] = finished[:], []
+                self._settle(landed)
+        except BaseException:
+            # e.g. Redis failed while recording deliveries. Start no more sends (they would go out unrecorded
+            # and all be resent by the next owner); let those in flight end and record what landed if we can.
+            queue.clear()
+            wait(pending)
             with lock:
-                landed, finished[:] = finished[:], []
-            self._settle(landed)
+                landed = finished[:]
+            try:
+                self._settle(landed)
+            except Exception:  # noqa: BLE001 - the first error is the one to raise; these stay in doubt
+                log.warning("could not record %d finished sends after an error; the next owner resends them "
+                            "with the same idempotency keys", len(landed))
+            raise
         self._settle(finished)
 
     def _settle(self, jobs: list[_Job]) -> None:

@@ -201,3 +201,96 @@ def test_kafka_channel_forwards_the_command_to_the_users_topic(settings):
     forwarded = read_topic(settings, user_topic)
     assert sorted(r.headers["idempotency-key"].decode() for r in forwarded) == sorted(c.command_id for c in commands)
     assert all(orjson.loads(r.value)["account_id"] == r.key.decode() for r in forwarded)
+
+
+class _Buggy:
+    """A channel that raises something other than a DeliveryError for one command (a bug in it)."""
+
+    def __init__(self, name: str, bad: str, inner) -> None:
+        self.name, self.bad, self.inner = name, bad, inner
+
+    def deliver(self, command, body):
+        if command.command_id == self.bad:
+            raise ValueError("Header values may not contain linefeed")
+        return self.inner.deliver(command, body)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_a_channel_bug_dead_letters_that_command_and_the_batch_and_the_dispatcher_go_on(settings):
+    ensure_topics(settings)
+    cmds = [command(i, "up") for i in range(12)]
+    produce(settings, cmds)
+    bad = cmds[5].command_id
+    with WebhookReceiver(secret=SECRET.encode()) as rx:
+        spec = hook("up", rx.url())
+        with running(settings, {"up": spec}, max_attempts=2) as d:
+            d.channels["up"] = _Buggy("up", bad, d.channels["up"])
+            got = wait_receipts(settings, 12)
+            assert d.metrics.dead_lettered.labels(reason="channel_error")._value.get() == 1
+    outcome = {r.command_id: r.outcome for r in got}
+    assert outcome.pop(bad) == "failed" and set(outcome.values()) == {"delivered"}
+    assert sorted(a.idempotency_key for a in rx.accepted()) == sorted(c.command_id for c in cmds if c.command_id != bad)
+    dlq = read_topic(settings, settings.topics.intervention_commands_dlq)
+    assert [(r.headers["command-id"].decode(), r.headers["reason"]) for r in dlq] == [(bad, b"channel_error")]
+
+
+def test_when_recording_deliveries_fails_no_further_send_starts(settings, redis_url):
+    """A Redis error while marking sends delivered stops the batch: the sends not yet started must not go
+    out unrecorded (the next owner would send them all again); only those in flight may finish."""
+    import redis as redis_lib
+
+    from interventions.retry import Backoff
+    from streams.dispatcher.claims import ClaimStore
+    from streams.dispatcher.metrics import DispatcherMetrics
+    from streams.dispatcher.worker import _Job
+
+    class Msg:
+        def __init__(self, value: bytes) -> None:
+            self._value = value
+
+        def value(self) -> bytes:
+            return self._value
+
+    class Counting:
+        name = "up"
+
+        def __init__(self) -> None:
+            self.sent, self.lock = [], threading.Lock()
+
+        def deliver(self, command, body):
+            __import__("time").sleep(0.002)  # 400 sends on 4 threads take ~0.2 s: the error comes early
+            with self.lock:
+                self.sent.append(command.command_id)
+            return "ok"
+
+    class FailingOnce(ClaimStore):
+        failed = False
+
+        def mark_delivered(self, claimables):
+            if claimables and not FailingOnce.failed:
+                FailingOnce.failed = True
+                raise redis_lib.ConnectionError("connection reset (a failover)")
+            return super().mark_delivered(claimables)
+
+    client = redis_lib.from_url(redis_url)
+    claims = FailingOnce(client, f"test-{uuid.uuid4().hex[:8]}", delivered_ttl_s=600, owner_lease_s=5)
+    dispatcher = Dispatcher.__new__(Dispatcher)  # only what _deliver uses: no consumer, no producer
+    dispatcher.conf = DispatcherSettings(concurrency=4, max_attempts=2)
+    dispatcher.claims, dispatcher.limiters, dispatcher.clock = claims, {}, __import__("time").time
+    dispatcher.backoff = Backoff(0.01, 0.01)
+    dispatcher.metrics = DispatcherMetrics(CollectorRegistry(), ["up"])
+    from concurrent.futures import ThreadPoolExecutor
+
+    dispatcher.pool = ThreadPoolExecutor(4)
+    channel = Counting()
+    cmds = [command(i, "up") for i in range(400)]
+    jobs = [_Job(Msg(c.model_dump_json().encode()), command=c, channel=channel, expires_at=c.expires_at_us / 1e6)
+            for c in cmds]
+    claims.claim_many([j.claimable for j in jobs])
+    with pytest.raises(redis_lib.ConnectionError):
+        dispatcher._deliver(jobs)
+    dispatcher.pool.shutdown(wait=True)
+    assert len(channel.sent) < len(cmds) // 2, f"{len(channel.sent)} of {len(cmds)} sent after the error"
+    client.close()
