@@ -66,13 +66,13 @@ class Runtimes:
             engine = Engine.from_config(config)
             namespace = f"det:{s.topics.usage_events}"
             store = RedisDetectorStore(client, engine.codec, namespace=namespace)
-            dropoff = self._dropoff(config, client, namespace, lateness_us)
+            dropoff = self._dropoff(config, client, namespace, lateness_us, rules_applied=store.applied_offset)
             names = [r.name for r in engine.rules] + ([] if dropoff is None else dropoff.names)
             metrics = DetectMetrics(self.registry, names)
             self._detect = DetectRuntime(s, engine, store, metrics, dropoff=dropoff)
         return self._detect
 
-    def _dropoff(self, config, client, namespace: str, lateness_us: int):
+    def _dropoff(self, config, client, namespace: str, lateness_us: int, rules_applied=None):
         """The live usage_drop models, or None when the config has no usage_drop trigger."""
         from detectors.online import CheckpointCodec, UsageDrop
         from streams.agents.dropoff import DropOffMetrics, DropOffRuntime
@@ -86,7 +86,7 @@ class Runtimes:
         retire_ms = max(s.build(allowed_lateness_us=lateness_us).retire_after_days for s in specs) * 86_400_000
         store = RedisDropOffStore(client, namespace, accounts_ttl_ms=retire_ms)
         return DropOffRuntime(specs, store, codec, DropOffMetrics(self.registry, [s.name for s in specs]),
-                              allowed_lateness_us=lateness_us)
+                              allowed_lateness_us=lateness_us, rules_applied=rules_applied)
 
     @property
     def policy(self) -> PolicyRuntime:

@@ -22,6 +22,11 @@ fire the same firings.
   model configuration, an offset that does not match — are logged with the
   reason, counted in ``forewarn_model_cold_starts_total{reason}``, and the
   trigger's model restarts cold (its stored accounts are replaced at the next step).
+  So does a checkpoint *behind* the rule engine's applied offset (reason ``behind``):
+  the models store before the rules on every chunk, so that only happens after a
+  period in which they stored nothing (no key, or the trigger removed) — the events
+  of that period never reached them and will not come again, and a model restored
+  from before it would see every account silent for the whole gap.
 - **Without a checkpoint key** (``FOREWARN_MODEL_CHECKPOINT_KEY`` unset) nothing is
   read or written: the models live in memory only and restart cold (counted,
   reason ``no_key``) whenever a partition is (re)assigned.
@@ -31,7 +36,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import orjson
@@ -103,7 +108,8 @@ class DropOffRuntime:
     """The ``usage_drop`` triggers of the partitions this worker owns; one partition at a time per call."""
 
     def __init__(self, specs: Sequence[UsageDrop], store: RedisDropOffStore, codec: CheckpointCodec | None,
-                 metrics: DropOffMetrics, *, allowed_lateness_us: int):
+                 metrics: DropOffMetrics, *, allowed_lateness_us: int,
+                 rules_applied: Callable[[int], int] | None = None):
         if not specs:
             raise ValueError("DropOffRuntime needs at least one usage_drop trigger")
         self.specs = list(specs)
@@ -113,6 +119,8 @@ class DropOffRuntime:
         self.metrics = metrics
         self.allowed_lateness_us = allowed_lateness_us
         self.fingerprints = {s.name: s.fingerprint(allowed_lateness_us) for s in self.specs}
+        #: partition -> the rule engine's applied offset in Redis (a checkpoint behind it is refused)
+        self.rules_applied = rules_applied
         self._units: dict[int, _Unit] = {}
         if codec is None:
             log.warning("usage_drop triggers (%s) run without FOREWARN_MODEL_CHECKPOINT_KEY: their models are not "
@@ -246,10 +254,16 @@ class DropOffRuntime:
             return _Unit(detectors, -1, {t: set() for t in self.names})
         start = time.perf_counter()
         loaded = self.store.load(partition, self.names)
+        rules = self.rules_applied(partition) if self.rules_applied is not None else None
         unit = _Unit(detectors, loaded.applied_offset, {t: set(loaded.accounts.get(t, {})) for t in self.names})
         for t, det in detectors.items():
             stored_accounts = loaded.accounts.get(t, {})
             try:
+                if rules is not None and loaded.checkpoints.get(t) is not None and loaded.applied_offset < rules:
+                    raise CheckpointRefused(
+                        f"checkpoint at offset {loaded.applied_offset} is behind the rules' applied offset {rules}: "
+                        "the events in between never reached the model (it stored nothing meanwhile); "
+                        "the model restarts cold", "behind")
                 self._restore(det, partition, t, loaded.checkpoints.get(t), stored_accounts, loaded.applied_offset)
             except CheckpointRefused as refused:
                 self._cold(partition, t, refused.reason, str(refused))

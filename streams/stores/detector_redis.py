@@ -122,6 +122,11 @@ class RedisDetectorStore(Store, RedisOutbox):
     def record(self, partition: int) -> PartitionRecord:
         return self.load(partition, ()).record
 
+    def applied_offset(self, partition: int) -> int:
+        """The partition's applied offset, read without touching what ``apply`` compares against."""
+        value = self.client.hget(self.keys(partition).record, "applied_offset")
+        return PartitionRecord().applied_offset if value is None else int(value)
+
     def encoded(self, partition: int, account_id: str) -> bytes | None:
         return self.client.get(self.keys(partition).account(account_id))
 

@@ -332,3 +332,25 @@ def test_a_write_refused_because_another_owner_wrote_first_is_worked_out_again(s
     assert {a: other.detect.store.encoded(0, a) for a in accounts} == \
         {a: reference.detect.store.encoded(0, a) for a in accounts}
     assert other.detect.store.wakes(0) == reference.detect.store.wakes(0)
+
+
+def test_a_checkpoint_behind_the_rules_is_refused_not_restored_over_the_gap(stream, settings):
+    """A keyed worker checkpoints the models, then the partition runs a while on a worker without the key
+    (rolling deploy): the rules move on, the models store nothing. A model restored from before that gap
+    would see every account silent through it and fire for many; it must restart cold (``behind``)."""
+    events, _until = stream
+    s = _settings(settings)
+    ensure_topics(s)
+    records = _records(events)
+    third = len(records) // 3
+    keyed, _ = _runtime(s)
+    keyed.detect.handle_chunk(0, records[:third])
+    unkeyed, _ = _runtime(s.model_copy(update={"model_checkpoint_key": None}))
+    unkeyed.detect.handle_chunk(0, records[third:2 * third])
+    again, registry = _runtime(s)
+    again.detect.handle_chunk(0, records[2 * third:])
+    assert _sample(registry, "forewarn_model_cold_starts_total", reason="behind") == 1
+    assert again.detect.dropoff.detectors(0)[TRIGGER].applied_offset == records[-1].offset
+    flagged = {f[1] for f in _drops(s)}
+    expected, _det = _direct(events, _until)  # one model that saw every event
+    assert len(flagged) <= len({k[1] for k in expected}), f"{len(flagged)} accounts flagged across the gap"
