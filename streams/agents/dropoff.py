@@ -259,12 +259,8 @@ class DropOffRuntime:
         for t, det in detectors.items():
             stored_accounts = loaded.accounts.get(t, {})
             try:
-                if rules is not None and loaded.checkpoints.get(t) is not None and loaded.applied_offset < rules:
-                    raise CheckpointRefused(
-                        f"checkpoint at offset {loaded.applied_offset} is behind the rules' applied offset {rules}: "
-                        "the events in between never reached the model (it stored nothing meanwhile); "
-                        "the model restarts cold", "behind")
-                self._restore(det, partition, t, loaded.checkpoints.get(t), stored_accounts, loaded.applied_offset)
+                self._restore(det, partition, t, loaded.checkpoints.get(t), stored_accounts, loaded.applied_offset,
+                              rules)
             except CheckpointRefused as refused:
                 self._cold(partition, t, refused.reason, str(refused))
                 det = detectors[t] = self.specs[self.names.index(t)].build(allowed_lateness_us=lateness)
@@ -275,7 +271,7 @@ class DropOffRuntime:
         return unit
 
     def _restore(self, det: DropOffDetector, partition: int, trigger: str, blob: bytes | None,
-                 stored_accounts: dict[str, bytes], applied_offset: int) -> None:
+                 stored_accounts: dict[str, bytes], applied_offset: int, rules_applied: int | None) -> None:
         if blob is None:
             if stored_accounts:
                 raise CheckpointRefused(f"accounts are stored but the model checkpoint is missing "
@@ -289,6 +285,10 @@ class DropOffRuntime:
         if checkpoint.offset != applied_offset:
             raise CheckpointRefused(f"checkpoint at offset {checkpoint.offset} does not match the stored applied "
                                     f"offset {applied_offset}; the model restarts cold", "offset")
+        if rules_applied is not None and applied_offset < rules_applied:
+            raise CheckpointRefused(f"checkpoint at offset {applied_offset} is behind the rules' applied offset "
+                                    f"{rules_applied}: the events in between never reached the model (it stored "
+                                    "nothing meanwhile); the model restarts cold", "behind")
         try:
             accounts = {aid: AccountDrop.decode(orjson.loads(raw)) for aid, raw in stored_accounts.items()}
         except Exception as exc:  # noqa: BLE001 - any malformed account state refuses the whole unit
