@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "forewarn.commands.dlq",
     "forewarn.commands.simulate",
     "forewarn.commands.dispatcher",
+    "forewarn.commands.outcomes",
     "forewarn.commands.bench_consumer",
     "forewarn.commands.bench_pipeline",
     "forewarn.commands.backtest",

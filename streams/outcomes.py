@@ -115,6 +115,19 @@ class OutcomeGauges:
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
 
+    def set_counts(self, counts: Mapping[tuple[str, str], tuple[int, int]]) -> None:
+        """Set the gauges from cumulative closed-window counts: (trigger, arm) → (closed, successes).
+
+        What the live outcome worker (``forewarn outcomes``) calls with the counts of every partition,
+        so every worker exports the same global figures. A ratio is set only once a window closed.
+        """
+        for (trigger, arm), (closed, successes) in counts.items():
+            if not self._check(trigger) or arm not in MEASURED_ARMS:
+                continue
+            self.measured.labels(trigger=trigger, arm=arm).set(closed)
+            if closed:
+                self.success_ratio.labels(trigger=trigger, arm=arm).set(successes / closed)
+
 
 class OutcomeMonitor:
     """Live glue: an :class:`OutcomeTracker` whose verdicts keep the success-ratio gauges current.

@@ -1,0 +1,419 @@
+"""``forewarn outcomes``: the live outcome worker — success within the window, per decision, kept in Redis.
+
+It consumes ``usage-events`` and ``intervention-decisions`` (group ``<app id>-outcomes``, range
+assignment, so partition ``p`` of both topics — both keyed by account, same partition count — goes
+to the same member) and runs :class:`~interventions.measurement.outcomes.OutcomeTracker` on the
+state of the accounts each chunk touches, loaded from Redis (:mod:`streams.stores.outcome_redis`).
+
+Per poll batch and partition ``p`` (:meth:`OutcomeWorker.handle_partition`):
+
+1. read the partition record (applied offsets of both topics, watermark, counts); records at or
+   below the applied offsets are redeliveries and change nothing;
+2. parse the events (invalid ones are counted: the detect worker dead-letters them) and decisions;
+   the new watermark is the largest ``occurred_at`` of the valid events minus the allowed lateness
+   (never moving back);
+3. load the accounts of the decisions, of the events that meet a success metric, and those with a
+   window or held success due by the new watermark; decide, observe, advance;
+4. count closed windows only: a failure when its window closes, a success when the watermark passes
+   its window's end — an earlier success is *held* in the account's state until then (counting early
+   successes but not the failures still to come would bias the ratio up);
+5. write the accounts, their wake-up times, the counts and both applied offsets in one Lua script
+   that compares the record read (:class:`~streams.stores.detector_redis.StaleOwner` if another
+   owner wrote in between: the chunk is worked out again on that state, ``redo_when_stale``).
+
+Redis, not Kafka, holds the positions: on assignment every partition is sought to its applied
+offset + 1. Offsets are committed to Kafka too, after each stored batch, for lag monitoring only.
+After each batch the records of all partitions are read and the gauges set to the global counts, so
+every worker exports the same figures.
+
+Lookback
+--------
+The policy decides a firing once its partition's watermark passes the end of the firing's decision
+window, so a decision reaches this worker when event time is up to *allowed lateness + decision
+window* past its ``decided_at`` — and the events that judge it (at or after ``decided_at``) have
+already been observed. The tracker remembers success events for ``lookback_us`` =
+allowed lateness + decision window + :data:`LOOKBACK_MARGIN_US` (one hour: the detector and policy
+may trail this worker by that much event time — a restart, a slow partition). Decisions already in
+Kafka never trail: while a partition's decisions have a backlog, its events are paused (decisions
+running ahead of events are harmless: their windows just wait for the events).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import orjson
+import redis
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from detectors.config import ForewarnConfig
+from interventions.measurement.decisions import (
+    MEASURED_ARMS,
+    DecisionRecord,
+    decision_from_json,
+)
+from interventions.measurement.errors import HistoryError
+from interventions.measurement.outcomes import OutcomeTracker
+from schemas.catalogue import SuccessMetric
+from schemas.event import Event, parse_event
+from schemas.timefmt import US_PER_DAY, US_PER_HOUR
+from streams.errors import KafkaUnavailable
+from streams.outcomes import OutcomeGauges
+from streams.settings import Settings
+from streams.stores.outcome_redis import (
+    BatchOutcomeState,
+    PartitionOutcome,
+    RedisOutcomeStore,
+    decode_account,
+    encode_account,
+    encode_record,
+    outcome_namespace,
+)
+from streams.stores.stale import redo_when_stale
+
+__all__ = ["LOOKBACK_MARGIN_US", "POLL_TIMEOUT_S", "OutcomeChunk", "OutcomeWorker", "lookback_us"]
+
+log = logging.getLogger("forewarn.outcomes")
+
+#: Event time the detector and policy may trail this worker by, beyond lateness + decision window.
+LOOKBACK_MARGIN_US = US_PER_HOUR
+#: Wall-clock margin of the account keys' time-to-live beyond the longest window + lookback.
+TTL_MARGIN_US = 7 * US_PER_DAY
+POLL_TIMEOUT_S = 0.5
+
+#: A record as the worker handles it: (offset, value).
+Rec = tuple[int, bytes | None]
+
+
+def lookback_us(config: ForewarnConfig) -> int:
+    """How long success events are remembered for decisions that arrive after them (see the module doc).
+
+    >>> from streams.config import load_config
+    >>> from streams.settings import Settings
+    >>> lookback_us(load_config(Settings().config_path)) // 60_000_000   # 5m + 1h + 1h
+    125
+    """
+    policy = config.extra.get("policy")
+    window = getattr(policy, "decision_window_us", US_PER_HOUR)
+    return config.engine.allowed_lateness_us + window + LOOKBACK_MARGIN_US
+
+
+@dataclass
+class OutcomeChunk:
+    """What one partition's chunk did (tests, logs)."""
+
+    applied_events: int = 0
+    applied_decisions: int = 0
+    redelivered: int = 0
+    counted: int = 0
+    held: int = 0
+    watermark: int | None = None
+
+
+class OutcomeWorker:
+    """The worker; ``run(stop)`` until ``stop`` is set. ``handle_partition`` is the unit of work (tests call it)."""
+
+    def __init__(self, settings: Settings, config: ForewarnConfig, registry: CollectorRegistry | None = None,
+                 client=None):
+        self.settings = settings
+        self.topics = settings.topics
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.metrics: dict[str, SuccessMetric] = {name: config.success_metric(name) for name in config.triggers}
+        self.lateness_us = config.engine.allowed_lateness_us
+        self.lookback_us = lookback_us(config)
+        longest = max((m.within_us for m in self.metrics.values()), default=0)
+        # Wall-clock time-to-live of account keys (event time runs at wall-clock pace live): a window
+        # must outlive its success window + lookback; remembered events and claims only the lookback.
+        ttl_ms = (longest + 2 * self.lookback_us + TTL_MARGIN_US) // 1000
+        short_ttl_ms = (2 * self.lookback_us + US_PER_DAY) // 1000
+        self.client = client or redis.from_url(settings.redis_url.get_secret_value(), **settings.redis_kwargs())
+        self.store = RedisOutcomeStore(self.client, outcome_namespace(self.topics.usage_events), ttl_ms,
+                                       short_ttl_ms)
+        self._types = frozenset(spec.type for m in self.metrics.values() for spec in m.events)
+        self.gauges = OutcomeGauges(self.registry, self.metrics)
+        r = self.registry
+        self.invalid = Counter("forewarn_outcome_invalid_records",
+                               "Records the outcome worker could not read, by topic kind (events are "
+                               "dead-lettered by the detect worker; decisions should never be invalid).",
+                               ["stream"], registry=r)
+        self.redelivered = Counter("forewarn_outcome_redelivered_records",
+                                   "Records at or below the applied offset stored in Redis: skipped.", registry=r)
+        self.stale_retries = Counter("forewarn_outcome_stale_writes",
+                                     "Outcome chunks whose write was refused because another worker wrote the "
+                                     "partition first (a rebalance overlap); each is worked out again.", registry=r)
+        self.position = Gauge("forewarn_outcome_position_offset",
+                              "Offset of the last record the outcome worker applied, by stream and partition.",
+                              ["stream", "partition"], registry=r)
+        self.watermark = Gauge("forewarn_outcome_watermark_seconds",
+                               "Event-time watermark of the outcome worker (Unix seconds), by partition.",
+                               ["partition"], registry=r)
+        self.held_back = Gauge("forewarn_outcome_events_held_back",
+                               "1 while a partition's usage events are paused because its decisions have a "
+                               "backlog (events must not run ahead of decisions already written).",
+                               ["partition"], registry=r)
+        self.consumer: Consumer | None = None
+        self._assigned: set[int] = set()
+        self._paused: set[int] = set()
+        self._next_dec: dict[int, int] = {}
+
+    # -- one partition's chunk ---------------------------------------------------------------
+
+    def handle_partition(self, partition: int, events: Sequence[Rec], decisions: Sequence[Rec]) -> OutcomeChunk:
+        """Apply one partition's records of both topics (in offset order); one atomic Redis write."""
+        return redo_when_stale(lambda: self._handle_once(partition, events, decisions),
+                               refused=self.stale_retries, where=f"outcome partition {partition}")
+
+    def _handle_once(self, partition: int, events: Sequence[Rec], decisions: Sequence[Rec]) -> OutcomeChunk:
+        store = self.store
+        expected, rec = store.read_record(partition)
+        chunk = OutcomeChunk(watermark=rec.wm)
+        new_events = [r for r in events if r[0] > rec.ev]
+        new_decisions = [r for r in decisions if r[0] > rec.dec]
+        chunk.redelivered = len(events) - len(new_events) + len(decisions) - len(new_decisions)
+        if chunk.redelivered:
+            self.redelivered.inc(chunk.redelivered)
+        if not new_events and not new_decisions:
+            return chunk
+
+        parsed: list[Event] = []
+        invalid_events = 0
+        for _, value in new_events:
+            ev = parse_event(value)
+            if isinstance(ev, Event):
+                parsed.append(ev)
+            else:
+                invalid_events += 1
+        records: list[DecisionRecord] = []
+        invalid_decisions = 0
+        for _, value in new_decisions:
+            try:
+                records.append(decision_from_json(orjson.loads(value or b"")))
+            except (orjson.JSONDecodeError, HistoryError):
+                invalid_decisions += 1
+
+        max_ts = max([e.ts for e in parsed] + ([rec.max_ts] if rec.max_ts is not None else []), default=None)
+        wm = rec.wm
+        if max_ts is not None:
+            candidate = max_ts - self.lateness_us
+            wm = candidate if wm is None else max(wm, candidate)
+
+        # Load every account this chunk can touch: decisions', success events', and those due by wm.
+        touched = {d.account_id for d in records if d.measured}
+        touched |= {e.account_id for e in parsed if e.type in self._types}
+        if wm is not None:
+            touched |= set(store.due_accounts(partition, wm))
+        blobs = store.read_accounts(partition, touched)
+        accounts = {a: decode_account(a, b) for a, b in blobs.items()}
+        if rec.wm is not None:
+            for st in accounts.values():  # what the previous chunk's expire() forgot
+                st.prune(rec.wm - self.lookback_us)
+        before = {a: encode_account(st) for a, st in accounts.items()}
+
+        state = BatchOutcomeState(accounts, {d.firing_id: d.account_id for d in records})
+        tracker = OutcomeTracker(self.metrics, state, self.lookback_us)
+        outcomes = []
+        for d in records:
+            outcomes.extend(tracker.decide(d))
+        for e in parsed:
+            outcomes.extend(tracker.observe(e))
+        if wm is not None:
+            outcomes.extend(tracker.advance(wm))
+
+        new = PartitionOutcome(ev=max([rec.ev] + [o for o, _ in new_events]),
+                               dec=max([rec.dec] + [o for o, _ in new_decisions]),
+                               max_ts=max_ts, wm=wm, n=rec.n + 1,
+                               counts={t: {a: list(c) for a, c in arms.items()} for t, arms in rec.counts.items()})
+        for o in outcomes:
+            d = o.decision
+            if d.arm not in MEASURED_ARMS or o.success is None:
+                continue
+            if o.success and (wm is None or o.window_end > wm):
+                state.account(d.account_id).held.append((d.trigger, d.arm, o.window_end))
+                chunk.held += 1
+            else:
+                new.count(d.trigger, d.arm, bool(o.success))
+                chunk.counted += 1
+        if wm is not None:
+            for st in accounts.values():
+                if any(end <= wm for _, _, end in st.held):
+                    for trigger, arm, end in st.held:
+                        if end <= wm:
+                            new.count(trigger, arm, True)
+                            chunk.counted += 1
+                    st.held = [h for h in st.held if h[2] > wm]
+
+        puts: dict[str, bytes] = {}
+        deletes: list[str] = []
+        wakes: dict[str, int] = {}
+        unwakes: list[str] = []
+        for a in touched | accounts.keys():
+            st = accounts.get(a)
+            if st is None or st.is_blank():
+                if a in blobs:
+                    deletes.append(a)
+                unwakes.append(a)
+                continue
+            blob = encode_account(st)
+            if blob != before.get(a):
+                puts[a] = blob
+            when = st.wake()
+            if when is None:
+                unwakes.append(a)
+            else:
+                wakes[a] = when
+        store.commit(partition, expected, encode_record(new), puts, deletes, wakes, unwakes)
+
+        if invalid_events:
+            self.invalid.labels(stream="events").inc(invalid_events)
+        if invalid_decisions:
+            self.invalid.labels(stream="decisions").inc(invalid_decisions)
+        if new_events:
+            self.position.labels(stream="events", partition=str(partition)).set(new.ev)
+        if new_decisions:
+            self.position.labels(stream="decisions", partition=str(partition)).set(new.dec)
+        if wm is not None:
+            self.watermark.labels(partition=str(partition)).set(wm / 1e6)
+        chunk.applied_events, chunk.applied_decisions, chunk.watermark = len(new_events), len(new_decisions), wm
+        return chunk
+
+    # -- the figures ---------------------------------------------------------------------------
+
+    def global_counts(self) -> dict[tuple[str, str], tuple[int, int]]:
+        """(trigger, arm) → (closed, successes), summed over every partition's record."""
+        total: dict[tuple[str, str], list[int]] = {}
+        for rec in self.store.read_records(range(self.topics.partitions)).values():
+            for trigger, arms in rec.counts.items():
+                for arm, (closed, successes) in arms.items():
+                    t = total.setdefault((trigger, arm), [0, 0])
+                    t[0] += closed
+                    t[1] += successes
+        return {k: (v[0], v[1]) for k, v in total.items()}
+
+    def refresh_gauges(self) -> None:
+        self.gauges.set_counts(self.global_counts())
+
+    # -- the loop --------------------------------------------------------------------------------
+
+    def _make_consumer(self) -> Consumer:
+        return Consumer(self.settings.confluent_config(**{
+            "group.id": f"{self.settings.app_id}-outcomes",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "partition.assignment.strategy": "range",
+            "fetch.max.bytes": self.settings.consumer_max_fetch_size,
+            "log_level": 3,
+        }))
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Seek every assigned partition to the offset after the one stored as applied in Redis."""
+        records = self.store.read_records({tp.partition for tp in partitions})
+        for tp in partitions:
+            rec = records.get(tp.partition, PartitionOutcome())
+            applied = rec.ev if tp.topic == self.topics.usage_events else rec.dec
+            tp.offset = applied + 1 if applied >= 0 else OFFSET_BEGINNING
+        consumer.assign(partitions)
+        by_topic: dict[str, set[int]] = {}
+        for tp in partitions:
+            by_topic.setdefault(tp.topic, set()).add(tp.partition)
+        ev, dec = by_topic.get(self.topics.usage_events, set()), by_topic.get(self.topics.intervention_decisions, set())
+        if ev != dec:
+            log.warning("partitions of %s and %s assigned to this worker differ (%s vs %s): both topics need the "
+                        "same partition count and range assignment", self.topics.usage_events,
+                        self.topics.intervention_decisions, sorted(ev), sorted(dec))
+        self._assigned = ev
+        self._paused = set()
+        self._next_dec = {}
+        for tp in partitions:
+            if tp.topic == self.topics.intervention_decisions:
+                # Where the decisions will really start: the stored position, or the log's start if
+                # retention removed it (else the gate would wait for records that no longer exist).
+                try:
+                    low, _ = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=10)
+                except Exception:  # noqa: BLE001 - unknown: counted from the stored position
+                    low = 0
+                self._next_dec[tp.partition] = max(low, tp.offset, 0)
+        log.info("outcome worker assigned partitions %s", sorted(ev | dec))
+        self._gate(consumer, fresh=True)
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        log.info("outcome worker revoked partitions %s", sorted({tp.partition for tp in partitions}))
+        for p in self._assigned:
+            self.held_back.labels(partition=str(p)).set(0)
+        self._assigned = set()
+        self._paused = set()
+
+    def _gate(self, consumer: Consumer, fresh: bool = False) -> None:
+        """Pause a partition's events while its decisions have a backlog, so events never run ahead of
+        decisions already written (see the module doc); resume when the decisions caught up."""
+        dec_topic = self.topics.intervention_decisions
+        pause, resume = [], []
+        for p in sorted(self._assigned):
+            tp = TopicPartition(dec_topic, p)
+            try:
+                _, high = consumer.get_watermark_offsets(tp, timeout=10, cached=not fresh)
+            except Exception:  # noqa: BLE001 - unknown end: do not pause on a guess
+                high = -1
+            backlog = high >= 0 and high > self._next_dec.get(p, 0)
+            ev_tp = TopicPartition(self.topics.usage_events, p)
+            self.held_back.labels(partition=str(p)).set(1 if backlog else 0)
+            if backlog and p not in self._paused:
+                pause.append(ev_tp)
+                self._paused.add(p)
+            elif not backlog and p in self._paused:
+                resume.append(ev_tp)
+                self._paused.discard(p)
+        if pause:
+            consumer.pause(pause)
+        if resume:
+            consumer.resume(resume)
+
+    def process_batch(self, msgs: Iterable) -> dict[int, OutcomeChunk]:
+        """Apply one poll batch: per partition, its events and decisions; then commit to Kafka, set the gauges."""
+        events: dict[int, list[Rec]] = {}
+        decisions: dict[int, list[Rec]] = {}
+        offsets: dict[tuple[str, int], int] = {}
+        for m in msgs:
+            topic, p, off = m.topic(), m.partition(), m.offset()
+            (events if topic == self.topics.usage_events else decisions).setdefault(p, []).append((off, m.value()))
+            offsets[(topic, p)] = max(offsets.get((topic, p), -1), off)
+        done = {}
+        for p in sorted(events.keys() | decisions.keys()):
+            done[p] = self.handle_partition(p, events.get(p, []), decisions.get(p, []))
+            if p in decisions:
+                self._next_dec[p] = max(self._next_dec.get(p, 0), decisions[p][-1][0] + 1)
+        if self.consumer is not None and offsets:
+            self.consumer.commit(offsets=[TopicPartition(t, p, o + 1) for (t, p), o in offsets.items()],
+                                 asynchronous=True)
+        self.refresh_gauges()
+        return done
+
+    def run(self, stop: threading.Event) -> None:
+        self.consumer = consumer = self._make_consumer()
+        consumer.subscribe([self.topics.usage_events, self.topics.intervention_decisions],
+                           on_assign=self._on_assign, on_revoke=self._on_revoke)
+        log.info("outcome worker consuming %s and %s in group %s-outcomes", self.topics.usage_events,
+                 self.topics.intervention_decisions, self.settings.app_id)
+        try:
+            self.refresh_gauges()
+            while not stop.is_set():
+                msgs = consumer.consume(self.settings.max_poll_records, timeout=POLL_TIMEOUT_S)
+                records = []
+                for m in msgs:
+                    err = m.error()
+                    if err is None:
+                        records.append(m)
+                    elif err.fatal():
+                        raise KafkaUnavailable(f"consumer failed: {err.str()}")
+                    elif err.code() != KafkaError._PARTITION_EOF:
+                        log.warning("consume error on %s: %s", m.topic(), err.str())
+                if records:
+                    self.process_batch(records)
+                if self._assigned:
+                    self._gate(consumer)
+        finally:
+            consumer.close()
+            self.consumer = None

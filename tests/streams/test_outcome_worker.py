@@ -1,0 +1,382 @@
+"""The live outcome worker (``forewarn outcomes``) on the real Kafka and Redis.
+
+A scripted history — treated and control decisions of two triggers, successes inside, outside and at
+the window edges, a success that reaches the worker before its decision, duplicated events and
+decisions, events out of order within the allowed lateness — is produced in the order a live pipeline
+would produce it (a decision trails its firing by the decision window plus the lateness). The counts
+the worker stores must equal what ``track_outcomes`` computes offline on the same data for the windows
+closed by the final watermark; a success is not counted before its window closes; a second worker that
+gets every record again changes nothing; a write refused because another owner wrote first is worked
+out again on the state that owner left.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from contextlib import contextmanager
+
+import orjson
+import pytest
+import redis
+from confluent_kafka import OFFSET_BEGINNING, Producer
+from prometheus_client import CollectorRegistry
+
+from interventions.measurement.decisions import decision_from_json
+from interventions.measurement.outcomes import track_outcomes
+from schemas.event import Event, event_to_json, parse_event
+from schemas.timefmt import (
+    US_PER_DAY,
+    US_PER_HOUR,
+    US_PER_MINUTE,
+    format_rfc3339,
+    parse_rfc3339,
+)
+from streams.config import effective_config
+from streams.keys import PartitionKeys
+from streams.outcome_worker import OutcomeWorker
+from streams.settings import Topics
+from streams.stores.outcome_redis import decode_account
+from streams.topics import ensure_topics
+
+pytestmark = pytest.mark.integration
+
+T0 = parse_rfc3339("2026-03-02T00:00:00Z")
+D, H, M = US_PER_DAY, US_PER_HOUR, US_PER_MINUTE
+PAY, ONB = "payment_failing", "onboarding_stalled"
+INTERVENTION = {PAY: "payment_outreach", ONB: "onboarding_checkin"}
+#: Every partition ends with an event at this time, so each partition's final watermark is T_END - 5m.
+T_END = T0 + 10 * D + 5 * M
+FINAL_WM = T0 + 10 * D
+#: A decision reaches the topic once the policy's window (1h) and the lateness (5m) have passed.
+DECISION_LAG = H + 5 * M
+
+
+def _history() -> list[tuple[int, str, str, bytes]]:
+    """(publish time, "events" | "decisions", account, value), in publish order."""
+    out: list[tuple[int, str, str, bytes]] = []
+    n = Counter()
+
+    def event(account, type_, ts, published=None, event_id=None, **props):
+        n["e"] += 1
+        e = Event(event_id or f"e{n['e']}", account, type_, ts, None, props)
+        out.append((ts if published is None else published, "events", account, event_to_json(e)))
+
+    def decision(account, trigger, arm, decided, firing_id=None, published=None):
+        n["d"] += 1
+        body = {"firing_id": firing_id or f"f{n['d']}", "account_id": account, "trigger": trigger,
+                "intervention": INTERVENTION[trigger] if arm != "suppressed" else None, "arm": arm,
+                "decided_at": format_rfc3339(decided), "experiment": "exp-1"}
+        if arm == "suppressed":
+            body["reason"] = "cooldown"
+        out.append((decided + DECISION_LAG if published is None else published, "decisions", account,
+                    orjson.dumps(body)))
+
+    # a1: success inside the window, held until the window closes (T0+7d+1h); its event comes twice.
+    decision("a1", PAY, "treated", T0 + H)
+    event("a1", "payment.succeeded", T0 + 2 * D, event_id="pay-a1")
+    event("a1", "payment.succeeded", T0 + 2 * D, published=T0 + 2 * D + M, event_id="pay-a1")
+    # a2: control, nothing happens: failure.
+    decision("a2", PAY, "control", T0 + H)
+    # a3: the success lands exactly on the window's end (excluded): failure; the decision comes twice.
+    decision("a3", PAY, "treated", T0 + H, firing_id="f-a3")
+    decision("a3", PAY, "treated", T0 + H, firing_id="f-a3", published=T0 + 3 * H)
+    event("a3", "payment.succeeded", T0 + H + 7 * D)
+    # a4: the success lands exactly at decided_at (included) and reaches the worker before the decision.
+    decision("a4", PAY, "control", T0 + 2 * H)
+    event("a4", "payment.succeeded", T0 + 2 * H)
+    # a5: one success before decided_at (does not count), one after it, before the decision arrives, twice.
+    decision("a5", ONB, "treated", T0 + 3 * H)
+    event("a5", "feature.used", T0 + 2 * H + 30 * M, feature="reports")
+    event("a5", "feature.used", T0 + 3 * H + 10 * M, event_id="use-a5", feature="reports")
+    event("a5", "feature.used", T0 + 3 * H + 10 * M, published=T0 + 3 * H + 20 * M, event_id="use-a5",
+          feature="reports")
+    # a6: the feature is not a core one: failure.
+    decision("a6", ONB, "treated", T0 + 3 * H)
+    event("a6", "feature.used", T0 + D, feature="settings")
+    # a7: control success that arrives out of order, within the lateness.
+    decision("a7", ONB, "control", T0 + 3 * H)
+    event("a7", "session.started", T0 + 5 * D + 3 * M)
+    event("a7", "feature.used", T0 + 5 * D, published=T0 + 5 * D + 4 * M, feature="dashboards")
+    # a8: success early in a window still open at the end: held, never counted here.
+    decision("a8", PAY, "treated", T0 + 6 * D)
+    event("a8", "payment.succeeded", T0 + 6 * D + H)
+    # a9: a suppressed decision (not measured), and a control whose success comes a day too late.
+    decision("a9", PAY, "suppressed", T0 + H)
+    decision("a9", ONB, "control", T0 + 2 * D)
+    event("a9", "feature.used", T0 + 9 * D + H, feature="integrations")
+    # a10: control success.
+    decision("a10", PAY, "control", T0 + D)
+    event("a10", "payment.succeeded", T0 + 3 * D)
+    # noise: events no metric looks at.
+    for i in range(12):
+        event(f"a{i % 10 + 1}", "session.started", T0 + i * 17 * H)
+    out.sort(key=lambda r: r[0])
+    return out
+
+
+def _accounts(history) -> list[str]:
+    return sorted({a for _, _, a, _ in history})
+
+
+def _partition_of(partitions: int):
+    return lambda account: int(account[1:]) % partitions
+
+
+def _expected(history, settings) -> dict[tuple[str, str], tuple[int, int]]:
+    """What the offline tracker says for the windows closed by the final watermark."""
+    cfg = effective_config(settings)
+    metrics = {name: cfg.success_metric(name) for name in cfg.triggers}
+    decisions = [decision_from_json(orjson.loads(v)) for _, kind, _, v in history if kind == "decisions"]
+    events = [parse_event(v) for _, kind, _, v in history if kind == "events"]
+    outcomes, _ = track_outcomes(decisions, events, metrics, until=FINAL_WM)
+    counts: dict[tuple[str, str], list[int]] = {}
+    for o in outcomes:
+        if o.success is not None:
+            c = counts.setdefault((o.decision.trigger, o.decision.arm), [0, 0])
+            c[0] += 1
+            c[1] += o.success
+    return {k: (v[0], v[1]) for k, v in counts.items()}
+
+
+class _Kafka:
+    """Produces history records to the partition of their account and remembers the last offsets."""
+
+    def __init__(self, settings):
+        self.settings = settings
+        self.producer = Producer(settings.confluent_config(**{"acks": "all", "enable.idempotence": True}))
+        self.part = _partition_of(settings.topics.partitions)
+        self.last: dict[tuple[str, int], int] = {}
+        self.total = 0
+
+    def send(self, records) -> None:
+        def ack(err, msg):
+            assert err is None, err
+            key = ("events" if msg.topic() == self.settings.topics.usage_events else "decisions", msg.partition())
+            self.last[key] = max(self.last.get(key, -1), msg.offset())
+
+        for _, kind, account, value in records:
+            topic = self.settings.topics.usage_events if kind == "events" else self.settings.topics.intervention_decisions
+            self.producer.produce(topic, value, account.encode(), partition=self.part(account), on_delivery=ack)
+            self.total += 1
+        assert self.producer.flush(30) == 0
+
+    def end_ticks(self) -> list[tuple[int, str, str, bytes]]:
+        """One non-metric event at T_END in every partition, so all partitions end at the same watermark."""
+        ticks = []
+        for p in range(self.settings.topics.partitions):
+            account = next(f"a{i}" for i in range(100, 200) if self.part(f"a{i}") == p)
+            e = Event(f"tick-{p}", account, "session.started", T_END)
+            ticks.append((T_END, "events", account, event_to_json(e)))
+        return ticks
+
+
+def _wait_applied(worker: OutcomeWorker, kafka: _Kafka, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        recs = worker.store.read_records(range(worker.topics.partitions))
+        if all((recs[p].ev if kind == "events" else recs[p].dec) >= off if p in recs else False
+               for (kind, p), off in kafka.last.items()):
+            return
+        assert time.monotonic() < deadline, f"not applied in {timeout}s: {kafka.last} vs {recs}"
+        time.sleep(0.1)
+
+
+@contextmanager
+def _running(worker: OutcomeWorker):
+    stop = threading.Event()
+    failure: list[BaseException] = []
+
+    def run():
+        try:
+            worker.run(stop)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, name="outcome-worker", daemon=True)
+    thread.start()
+    try:
+        yield worker
+    finally:
+        stop.set()
+        thread.join(60)
+    assert not thread.is_alive(), "worker did not stop"
+    if failure:
+        raise failure[0]
+
+
+def _snapshot(client, worker: OutcomeWorker) -> dict:
+    """Every key of the worker's namespace with its value (strings) or members (sorted sets)."""
+    out = {}
+    for key in client.scan_iter(match=f"fw:{{{worker.store.namespace}:*"):
+        kind = client.type(key)
+        out[key] = client.get(key) if kind == b"string" else client.zrange(key, 0, -1, withscores=True)
+    return out
+
+
+def _phases(history):
+    """The history cut at a few publish times; the worker applies each phase before the next is produced."""
+    cuts = [T0 + 2 * H + 30 * M, T0 + 4 * H, T0 + D, T0 + 3 * D, T0 + 6 * D, T0 + 8 * D, T_END + 1]
+    phases, start = [], 0
+    for cut in cuts:
+        end = start
+        while end < len(history) and history[end][0] < cut:
+            end += 1
+        phases.append(history[start:end])
+        start = end
+    assert start == len(history)
+    return phases
+
+
+@pytest.fixture
+def client(redis_url):
+    c = redis.Redis.from_url(redis_url)
+    yield c
+    c.close()
+
+
+def _run_history(settings, client):
+    """Produce the history phase by phase to a running worker; return (worker, kafka, history, mid-run checks)."""
+    ensure_topics(settings)
+    history = _history()
+    kafka = _Kafka(settings)
+    worker = OutcomeWorker(settings, effective_config(settings), CollectorRegistry())
+    held_mid_run = None
+    with _running(worker):
+        for i, phase in enumerate(_phases(history)):
+            kafka.send(phase)
+            _wait_applied(worker, kafka)
+            if i == 3:  # a1's success (T0+2d) applied, its window (to T0+7d+1h) still open
+                counts = worker.global_counts()
+                blob = client.get(PartitionKeys(worker.store.namespace, kafka.part("a1")).account("a1"))
+                held_mid_run = (counts.get((PAY, "treated")), decode_account("a1", blob).held)
+        kafka.send(kafka.end_ticks())
+        _wait_applied(worker, kafka)
+    return worker, kafka, history, held_mid_run
+
+
+def test_stored_counts_equal_the_offline_tracker_on_closed_windows(settings, client):
+    worker, kafka, history, (mid_counts, mid_held) = _run_history(settings, client)
+    # Mid-run: a1 succeeded, but its window is open: held in its state, not counted.
+    assert mid_counts is None
+    assert mid_held == [(PAY, "treated", T0 + H + 7 * D)]
+
+    expected = _expected(history, settings)
+    assert expected == {(PAY, "treated"): (2, 1), (PAY, "control"): (3, 2),
+                        (ONB, "treated"): (2, 1), (ONB, "control"): (2, 1)}
+    assert worker.global_counts() == expected
+    recs = worker.store.read_records(range(settings.topics.partitions))
+    assert {r.wm for r in recs.values()} == {FINAL_WM}
+    # a8's success is still held (its window closes after the final watermark).
+    blob = client.get(PartitionKeys(worker.store.namespace, kafka.part("a8")).account("a8"))
+    assert decode_account("a8", blob).held == [(PAY, "treated", T0 + 13 * D)]
+    # The gauges are the global figures.
+    for (trigger, arm), (closed, successes) in expected.items():
+        assert worker.gauges.value("forewarn_outcome_decisions", trigger=trigger, arm=arm) == closed
+        assert worker.gauges.value("forewarn_outcome_success_ratio", trigger=trigger, arm=arm) == successes / closed
+    # The two invalid-free streams were read in full, nothing counted invalid.
+    assert worker.registry.get_sample_value("forewarn_outcome_invalid_records_total", {"stream": "events"}) is None
+
+
+class _FromTheBeginning(OutcomeWorker):
+    """A worker whose consumer is handed every record again (as after lost Kafka offsets or a crash)."""
+
+    def _on_assign(self, consumer, partitions):
+        super()._on_assign(consumer, partitions)
+        for tp in partitions:
+            tp.offset = OFFSET_BEGINNING
+        consumer.assign(partitions)
+
+
+def test_records_delivered_again_change_nothing(settings, client):
+    worker, kafka, _, _ = _run_history(settings, client)
+    before = _snapshot(client, worker)
+    counts = worker.global_counts()
+    assert counts and any(k.endswith(b":wakes") for k in before)
+
+    other_settings = settings.model_copy(update={"app_id": settings.app_id + "-again"})  # a new consumer group
+    again = _FromTheBeginning(other_settings, effective_config(settings), CollectorRegistry())
+    with _running(again):
+        deadline = time.monotonic() + 90
+        while (again.registry.get_sample_value("forewarn_outcome_redelivered_records_total") or 0) < kafka.total:
+            assert time.monotonic() < deadline, "records were not delivered again"
+            time.sleep(0.1)
+    assert again.registry.get_sample_value("forewarn_outcome_redelivered_records_total") == kafka.total
+    assert _snapshot(client, worker) == before
+    assert again.global_counts() == counts
+    for (trigger, arm), (closed, _) in counts.items():
+        assert again.gauges.value("forewarn_outcome_decisions", trigger=trigger, arm=arm) == closed
+
+
+def _records(history):
+    """Every record of the history on partition 0, with its offset in its topic: [(kind, (offset, value))]."""
+    offsets = Counter()
+    out = []
+    for _, kind, _, value in history:
+        out.append((kind, (offsets[kind], value)))
+        offsets[kind] += 1
+    return out
+
+
+def _split(chunk):
+    return [r for k, r in chunk if k == "events"], [r for k, r in chunk if k == "decisions"]
+
+
+def test_a_write_refused_because_another_owner_wrote_first_is_worked_out_again(settings, client):
+    """Two owners of partition 0 overlapping in a rebalance: the old owner stores this chunk *and the next*
+    between the new owner's read and its write. The refused chunk is worked out again on that state (all
+    of it is then a redelivery) and the partition ends where one owner applying it all ends."""
+    history = _history()
+    records = _records(history)
+    third = len(records) // 3
+    first, second, rest = records[:third], records[third:2 * third], records[2 * third:]
+    cfg = effective_config(settings)
+
+    ref_settings = settings.model_copy(update={"topics": Topics(**{
+        **settings.topics.model_dump(), "usage_events": settings.topics.usage_events + ".ref"})})
+    reference = OutcomeWorker(ref_settings, cfg, CollectorRegistry())
+    for chunk in (first, second, rest):
+        reference.handle_partition(0, *_split(chunk))
+
+    owner = OutcomeWorker(settings, cfg, CollectorRegistry())
+    other = OutcomeWorker(settings, cfg, CollectorRegistry())
+    owner.handle_partition(0, *_split(first))
+    real = other.store.read_accounts
+    interleaved = []
+
+    def owner_writes_first(*args, **kwargs):
+        blobs = real(*args, **kwargs)  # the record and the accounts read after ``first`` ...
+        if not interleaved:
+            interleaved.append(True)
+            owner.handle_partition(0, *_split(second + rest))  # ... then the old owner stores the rest
+        return blobs
+
+    other.store.read_accounts = owner_writes_first
+    result = other.handle_partition(0, *_split(second))
+    assert interleaved
+    assert other.registry.get_sample_value("forewarn_outcome_stale_writes_total") == 1
+    assert result.redelivered == len(second) and result.applied_events == result.applied_decisions == 0
+
+    _, got = other.store.read_record(0)
+    _, want = reference.store.read_record(0)
+    got.n = want.n = 0  # the number of writes differs (two owners), nothing else may
+    assert got == want and got.counts
+    accounts = _accounts(history)
+    assert other.store.read_accounts(0, accounts) == reference.store.read_accounts(0, accounts)
+    assert (client.zrange(other.store.keys(0).wakes, 0, -1, withscores=True)
+            == client.zrange(reference.store.keys(0).wakes, 0, -1, withscores=True))
+
+
+def test_a_history_already_in_kafka_when_the_worker_starts_gives_the_same_counts(settings, client):
+    """A replay: everything is in both topics before the worker starts (events are held back while the
+    decisions have a backlog, so a decision never finds its success events forgotten)."""
+    ensure_topics(settings)
+    history = _history()
+    kafka = _Kafka(settings)
+    kafka.send(history)
+    kafka.send(kafka.end_ticks())
+    worker = OutcomeWorker(settings, effective_config(settings), CollectorRegistry())
+    with _running(worker):
+        _wait_applied(worker, kafka)
+    assert worker.global_counts() == _expected(history, settings)
