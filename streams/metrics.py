@@ -27,7 +27,7 @@ class IngestMetrics:
                                ["reason"], registry=registry)
         self.dead_lettered = Counter("forewarn_dlq_records", "Records written to a dead-letter topic.",
                                      ["topic"], registry=registry)
-        for reason in REASONS + ("late",):
+        for reason in REASONS + ("late", "future"):
             self.invalid.labels(reason=reason)
 
     def exposition(self) -> bytes:

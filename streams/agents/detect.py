@@ -151,10 +151,15 @@ class DetectRuntime:
             offsets: list[int] = []
             source_of: dict[int, Any] = {}
             invalid: list[tuple[Any, EventError]] = []
+            lead = self.settings.max_event_lead_s
+            horizon = int((time.time() + lead) * US_PER_SECOND) if lead else None
             for rec in records:
                 parsed = parse_event(rec.value)
                 if isinstance(parsed, EventError):
                     invalid.append((rec, parsed))
+                elif horizon is not None and parsed.ts > horizon:
+                    invalid.append((rec, EventError("future", f"occurred_at is more than {lead:g} s ahead of the "
+                                                              "worker's clock (max_event_lead_s)")))
                 else:
                     events.append(parsed)
                     offsets.append(rec.offset)
