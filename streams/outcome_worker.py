@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -60,7 +61,7 @@ from interventions.measurement.errors import HistoryError
 from interventions.measurement.outcomes import OutcomeTracker
 from schemas.catalogue import SuccessMetric
 from schemas.event import Event, parse_event
-from schemas.timefmt import US_PER_DAY, US_PER_HOUR
+from schemas.timefmt import US_PER_DAY, US_PER_HOUR, US_PER_SECOND
 from streams.errors import KafkaUnavailable
 from streams.outcomes import OutcomeGauges
 from streams.settings import Settings
@@ -137,8 +138,9 @@ class OutcomeWorker:
         self.gauges = OutcomeGauges(self.registry, self.metrics)
         r = self.registry
         self.invalid = Counter("forewarn_outcome_invalid_records",
-                               "Records the outcome worker could not read, by topic kind (events are "
-                               "dead-lettered by the detect worker; decisions should never be invalid).",
+                               "Records the outcome worker could not read or refused (events dated more than "
+                               "max_event_lead_s ahead included), by topic kind (the detect worker dead-letters "
+                               "such events; decisions should never be invalid).",
                                ["stream"], registry=r)
         self.redelivered = Counter("forewarn_outcome_redelivered_records",
                                    "Records at or below the applied offset stored in Redis: skipped.", registry=r)
@@ -181,9 +183,11 @@ class OutcomeWorker:
 
         parsed: list[Event] = []
         invalid_events = 0
+        lead = self.settings.max_event_lead_s  # the detect worker dead-letters these as "future"
+        horizon = int((time.time() + lead) * US_PER_SECOND) if lead else None
         for _, value in new_events:
             ev = parse_event(value)
-            if isinstance(ev, Event):
+            if isinstance(ev, Event) and (horizon is None or ev.ts <= horizon):
                 parsed.append(ev)
             else:
                 invalid_events += 1

@@ -11,7 +11,7 @@ from ruamel.yaml import YAML
 from deploy_manifests import DEPLOY, TESTDATA, load_all, unknown_setting_names
 
 COMPOSE = DEPLOY / "compose.yaml"
-FOREWARN_SERVICES = ("topics", "worker", "dispatcher")
+FOREWARN_SERVICES = ("topics", "worker", "dispatcher", "outcomes")
 
 
 def _validate(doc: dict) -> None:
@@ -29,7 +29,8 @@ def compose() -> dict:
 
 def test_compose_file_is_valid(compose):
     _validate(compose)
-    assert set(compose["services"]) == {"kafka", "redis", "topics", "worker", "dispatcher", "prometheus", "grafana"}
+    assert set(compose["services"]) == {"kafka", "redis", "topics", "worker", "dispatcher", "outcomes", "prometheus",
+                                           "grafana"}
 
 
 @pytest.mark.parametrize("bad", sorted((TESTDATA / "compose-bad").glob("*.yaml")), ids=lambda p: p.stem)
@@ -58,7 +59,8 @@ def test_forewarn_services_use_real_settings_and_wait_for_their_dependencies(com
     assert services["topics"]["depends_on"]["kafka"]["condition"] == "service_healthy"
 
 
-@pytest.mark.parametrize("name,port_var", [("worker", "FOREWARN_WORKER_WEB_PORT"), ("dispatcher", "FOREWARN_METRICS_PORT")])
+@pytest.mark.parametrize("name,port_var", [("worker", "FOREWARN_WORKER_WEB_PORT"), ("dispatcher", "FOREWARN_METRICS_PORT"),
+                                          ("outcomes", "FOREWARN_METRICS_PORT")])
 def test_health_checks_and_scrapes_use_the_port_the_process_serves(compose, name, port_var):
     svc = compose["services"][name]
     port = svc["environment"][port_var]

@@ -58,7 +58,8 @@ def test_environment_names_are_real_settings():
 
 
 @pytest.mark.parametrize("name,port_var", [("forewarn-worker", "FOREWARN_WORKER_WEB_PORT"),
-                                           ("forewarn-dispatcher", "FOREWARN_METRICS_PORT")])
+                                           ("forewarn-dispatcher", "FOREWARN_METRICS_PORT"),
+                                           ("forewarn-outcomes", "FOREWARN_METRICS_PORT")])
 def test_probes_hit_the_health_endpoints_on_the_served_port(name, port_var):
     res = _resources()
     env = res[("ConfigMap", "forewarn-env")]["data"]
