@@ -38,6 +38,9 @@ class DispatcherMetrics:
         self.registry = registry
         self.consumed = Counter("forewarn_dispatcher_commands_consumed", "Command records read from Kafka.",
                                 registry=registry)
+        self.deferred = Counter("forewarn_dispatcher_commands_deferred",
+                                "Commands a batch left for the next one when its time budget ran out (slow or "
+                                "rate-limited channels); consumed again, never lost.", registry=registry)
         self.deliveries = Counter("forewarn_deliveries", "Receipts written, by channel and outcome.",
                                   ["channel", "outcome"], registry=registry)
         self.retries = Counter("forewarn_delivery_retries", "Send attempts that failed and were retried, by channel.",

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 __all__ = ["DispatcherSettings"]
 
@@ -40,11 +40,27 @@ class DispatcherSettings(BaseModel):
                                  description="How long a delivered command id is remembered (longer than the commands "
                                              "topic's retention, so a replay skips it).")
     session_timeout_ms: int = Field(default=10_000, ge=1_000)
+    max_poll_interval_s: float = Field(
+        default=300.0, ge=10, le=86_400,
+        description="Kafka's max.poll.interval: a dispatcher that does not come back to poll within it is taken "
+                    "out of the group. A batch therefore starts no new send after batch_budget_s; the commands "
+                    "it did not get to are consumed again by the next batch (slow or rate-limited channels).")
+    batch_budget_s: float = Field(
+        default=120.0, gt=0,
+        description="Time after which a batch starts no new send (nor waits for another owner's claims); must "
+                    "stay well under max_poll_interval_s, since sends in flight still finish.")
     allow_private_networks: list[str] = Field(
         default_factory=list,
         description="CIDRs the SSRF guard lets through, e.g. ['10.0.0.0/8'] for an internal CSM tool. Empty: public only.")
     channel_secrets: dict[str, SecretStr] = Field(
         default_factory=dict, description="Signing keys and passwords by channel name; never logged.")
+
+    @model_validator(mode="after")
+    def _budget_under_poll_interval(self) -> "DispatcherSettings":
+        if self.batch_budget_s > self.max_poll_interval_s / 2:
+            raise ValueError(f"batch_budget_s ({self.batch_budget_s:g}) must be at most half of max_poll_interval_s "
+                             f"({self.max_poll_interval_s:g}): sends in flight at the budget still have to finish")
+        return self
 
     @field_validator("allow_private_networks")
     @classmethod

@@ -153,6 +153,7 @@ class Dispatcher:
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "session.timeout.ms": self.conf.session_timeout_ms,
+            "max.poll.interval.ms": int(self.conf.max_poll_interval_s * 1000),
             "log_level": 3,
         }))
         self.producer = Producer(settings.confluent_config(**{
@@ -200,6 +201,7 @@ class Dispatcher:
 
     def process_batch(self, msgs: list[Message]) -> None:
         self.metrics.consumed.inc(len(msgs))
+        deadline = time.monotonic() + self.conf.batch_budget_s
         jobs = [self._parse(m) for m in msgs]
         first: dict[str, _Job] = {}
         live: list[_Job] = []
@@ -213,11 +215,13 @@ class Dispatcher:
                 first[job.command.command_id] = job
                 live.append(job)
 
-        states = self._claim(live)
+        states = self._claim(live, deadline)
         now = self.clock()
         to_send, to_release = [], []
         for job in live:
             state = states[job.command.command_id]
+            if state is ClaimState.BUSY:
+                continue  # another live owner still holds it at the budget: left for the next batch
             if state is ClaimState.DELIVERED:
                 job.outcome, job.detail = "skipped_duplicate", "already delivered"
             elif job.expires_at <= now:
@@ -228,7 +232,8 @@ class Dispatcher:
                     self.metrics.in_doubt.inc()
                 to_send.append(job)
         self.claims.release([j.claimable for j in to_release])
-        self._deliver(to_send)
+        self._deliver(to_send, deadline)
+        jobs = self._defer_unfinished(jobs)
 
         for job in jobs:
             if job.copy_of is not None:
@@ -237,6 +242,31 @@ class Dispatcher:
                 job.detail = "same command as an earlier record of this batch"
         self._record(jobs)
         self.batches += 1
+
+    def _defer_unfinished(self, jobs: list[_Job]) -> list[_Job]:
+        """Leave the commands the budget did not reach for the next batch; return the jobs to record.
+
+        Per partition, everything from the first command without an outcome on is neither recorded nor
+        committed, and the consumer is sent back to it; claims taken for those are released, so the next
+        batch claims them afresh.
+        """
+        first: dict[tuple[str, int], int] = {}
+        for job in jobs:
+            if not job.outcome and job.copy_of is None:
+                key = (job.msg.topic(), job.msg.partition())
+                first[key] = min(first.get(key, job.msg.offset()), job.msg.offset())
+        if not first:
+            return jobs
+        deferred = [j for j in jobs if j.msg.offset() >= first.get((j.msg.topic(), j.msg.partition()), 1 << 62)]
+        self.claims.release([j.claimable for j in deferred if j.command is not None and j.copy_of is None
+                             and not j.outcome])
+        for (topic, partition), offset in first.items():
+            self.consumer.seek(TopicPartition(topic, partition, offset))
+        self.metrics.deferred.inc(len(deferred))
+        log.info("batch budget of %.0f s spent: %d commands left for the next batch", self.conf.batch_budget_s,
+                 len(deferred))
+        kept = {id(j) for j in deferred}
+        return [j for j in jobs if id(j) not in kept]
 
     def _parse(self, msg: Message) -> _Job:
         job = _Job(msg)
@@ -255,15 +285,17 @@ class Dispatcher:
             job.detail = f"channel {job.command.channel!r} is not configured (channels: {', '.join(sorted(self.channels))})"
         return job
 
-    def _claim(self, jobs: list[_Job]) -> dict[str, ClaimState]:
+    def _claim(self, jobs: list[_Job], deadline: float) -> dict[str, ClaimState]:
         states = self.claims.claim_many([j.claimable for j in jobs])
-        # Another live dispatcher holds some (a rebalance in progress): wait for it to finish or die.
-        while busy := [j for j in jobs if states[j.command.command_id] is ClaimState.BUSY]:
+        # Another live dispatcher holds some (a rebalance in progress): wait for it to finish or die, within
+        # the batch's budget (what is still busy then is left for the next batch).
+        while (busy := [j for j in jobs if states[j.command.command_id] is ClaimState.BUSY]) \
+                and time.monotonic() < deadline:
             time.sleep(0.2)
             states.update(self.claims.claim_many([j.claimable for j in busy]))
         return states
 
-    def _deliver(self, jobs: list[_Job]) -> None:
+    def _deliver(self, jobs: list[_Job], deadline: float = float("inf")) -> None:
         """Send on ``concurrency`` threads that pull from one queue; record deliveries in Redis as they land.
 
         Completed sends are recorded every ``_SETTLE_S`` (one pipeline for all of them): each Redis round
@@ -277,7 +309,7 @@ class Dispatcher:
         lock = threading.Lock()
 
         def work() -> None:
-            while True:
+            while time.monotonic() < deadline:  # past the budget no send starts: the rest waits for the next batch
                 try:
                     job = queue.popleft()
                 except IndexError:

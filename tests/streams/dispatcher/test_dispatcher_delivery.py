@@ -294,3 +294,22 @@ def test_when_recording_deliveries_fails_no_further_send_starts(settings, redis_
     dispatcher.pool.shutdown(wait=True)
     assert len(channel.sent) < len(cmds) // 2, f"{len(channel.sent)} of {len(cmds)} sent after the error"
     client.close()
+
+
+def test_a_batch_past_its_time_budget_leaves_the_rest_for_the_next_batch_and_nothing_is_lost_or_doubled(settings):
+    """A slow receiver: one batch of 24 commands would take ~3.6 s on 2 threads, the budget is 1 s. The batch
+    must stop starting sends at the budget (so it comes back to poll within max.poll.interval), commit only
+    what it finished, and the rest must be delivered by the next batches — each command exactly once."""
+    ensure_topics(settings)
+    cmds = [command(i, "slow") for i in range(24)]
+    produce(settings, cmds)
+    with WebhookReceiver(secret=SECRET.encode(), delay_s=0.3) as rx:
+        with running(settings, {"slow": hook("slow", rx.url())}, concurrency=2, batch_size=100,
+                     batch_budget_s=1.0, max_poll_interval_s=10.0) as d:
+            got = wait_receipts(settings, 24)
+            deferred = d.metrics.deferred._value.get()
+            batches = d.batches
+    assert deferred > 0 and batches >= 3, (deferred, batches)
+    assert sorted(r.command_id for r in got) == sorted(c.command_id for c in cmds), "a receipt missing or doubled"
+    assert {r.outcome for r in got} == {"delivered"}
+    assert sorted(a.idempotency_key for a in rx.accepted()) == sorted(c.command_id for c in cmds)
