@@ -199,8 +199,17 @@ class DetectRuntime:
         """
         if not self.settings.idle_advance:
             return None
+        try:
+            return self._advance_idle_once(partition, time.time() if now is None else now)
+        except StaleOwner as exc:
+            # Another worker wrote the partition since we read it (two owners for a moment in a rebalance):
+            # this advance is dropped; the owner's next chunk or advance works from the state it left.
+            self.metrics.stale_retries.inc()
+            log.warning("partition %d: idle advance refused: %s", partition, exc)
+            return None
+
+    def _advance_idle_once(self, partition: int, now: float) -> ChunkResult | None:
         idle_after = self.settings.idle_advance_after_s
-        now = time.time() if now is None else now
         with self.lock(partition):
             self._drain_outbox(partition)
             if partition not in self.progress:

@@ -102,6 +102,8 @@ class _Unit:
     replace: set[str] = field(default_factory=set)
     #: Account-days scored per trigger as last exported (the detectors' counts are cumulative).
     scored: dict[str, int] = field(default_factory=dict)
+    #: The record's write sequence Redis holds (compared with the offset by the next write).
+    stored_seq: int = 0
 
 
 class DropOffRuntime:
@@ -223,7 +225,8 @@ class DropOffRuntime:
                                     fingerprint=self.fingerprints[t])
             writes[t] = TriggerWrite(blob, put, gone, replace=t in unit.replace)
         outbox: list[OutboxRecord] = [firing_record(f) for f in firings]
-        size = self.store.apply(partition, unit.stored_offset, applied, writes, outbox)
+        size, unit.stored_seq = self.store.apply(partition, unit.stored_offset, applied, writes, outbox,
+                                                 unit.stored_seq)
         unit.stored_offset = applied
         for t, w in writes.items():
             ids = unit.stored_ids[t]
@@ -255,7 +258,8 @@ class DropOffRuntime:
         start = time.perf_counter()
         loaded = self.store.load(partition, self.names)
         rules = self.rules_applied(partition) if self.rules_applied is not None else None
-        unit = _Unit(detectors, loaded.applied_offset, {t: set(loaded.accounts.get(t, {})) for t in self.names})
+        unit = _Unit(detectors, loaded.applied_offset, {t: set(loaded.accounts.get(t, {})) for t in self.names},
+                     stored_seq=loaded.seq)
         for t, det in detectors.items():
             stored_accounts = loaded.accounts.get(t, {})
             try:

@@ -36,6 +36,9 @@ class DropOffLoaded:
     """What Redis holds of one partition's drop-off unit: applied offset, checkpoints and accounts by trigger."""
 
     applied_offset: int = -1
+    #: The record's write sequence (one more per write): compared with the offset, so an idle advance, which
+    #: leaves the offset as it was, is refused too when another owner wrote in between.
+    seq: int = 0
     checkpoints: dict[str, bytes] = field(default_factory=dict)
     accounts: dict[str, dict[str, bytes]] = field(default_factory=dict)
 
@@ -78,7 +81,7 @@ class RedisDropOffStore:
         replies = pipe.execute()
         rec = replies[0]
         applied = rec.get(b"applied_offset")
-        loaded = DropOffLoaded(-1 if applied is None else int(applied))
+        loaded = DropOffLoaded(-1 if applied is None else int(applied), int(rec.get(b"seq", 0)))
         for t, accounts in zip(triggers, replies[1:]):
             blob = rec.get(b"m:" + t.encode())
             if blob is not None:
@@ -87,11 +90,15 @@ class RedisDropOffStore:
         return loaded
 
     def apply(self, partition: int, expected_offset: int, applied_offset: int, writes: Mapping[str, TriggerWrite],
-              outbox: Sequence[OutboxRecord]) -> int:
-        """Store one step of the partition's drop-off unit; returns the bytes sent. Raises :class:`StaleOwner`."""
+              outbox: Sequence[OutboxRecord], expected_seq: int = 0) -> tuple[int, int]:
+        """Store one step of the partition's drop-off unit; returns (bytes sent, the record's new write sequence).
+
+        Raises :class:`StaleOwner` when the stored offset or sequence is not the one expected.
+        """
         keys = self.keys(partition)
         triggers = list(writes)
-        args: list[object] = [expected_offset, applied_offset, self.accounts_ttl_ms, len(triggers), len(outbox)]
+        args: list[object] = [expected_offset, applied_offset, self.accounts_ttl_ms, len(triggers), len(outbox),
+                              expected_seq]
         size = 0
         for t in triggers:
             w = writes[t]
@@ -103,12 +110,14 @@ class RedisDropOffStore:
                 size += len(data)
             args += w.delete
         args += [r.encode() for r in outbox]
-        ok, stored = self._apply(keys=[keys.drop_record, keys.outbox, *(keys.drop_accounts(t) for t in triggers)],
-                                 args=args)
+        ok, *stored = self._apply(keys=[keys.drop_record, keys.outbox, *(keys.drop_accounts(t) for t in triggers)],
+                                  args=args)
         if not ok:
-            raise StaleOwner(f"partition {partition} of {self.namespace}: the drop-off models' applied offset is "
-                             f"{stored.decode()} in Redis, {expected_offset} when loaded; another worker owns it now")
-        return size
+            offset, seq = (int(v) for v in stored)
+            raise StaleOwner(f"partition {partition} of {self.namespace}: the drop-off models' applied offset and "
+                             f"write sequence are {offset}/{seq} in Redis, {expected_offset}/{expected_seq} when "
+                             "loaded; another worker owns it now")
+        return size, int(stored[0])
 
     def append_outbox(self, partition: int, outbox: Sequence[OutboxRecord]) -> None:
         """Append records to the partition's outbox alone (models without checkpoints have no state to store)."""

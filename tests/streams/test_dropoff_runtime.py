@@ -354,3 +354,29 @@ def test_a_checkpoint_behind_the_rules_is_refused_not_restored_over_the_gap(stre
     flagged = {f[1] for f in _drops(s)}
     expected, _det = _direct(events, _until)  # one model that saw every event
     assert len(flagged) <= len({k[1] for k in expected}), f"{len(flagged)} accounts flagged across the gap"
+
+
+def test_an_idle_advance_by_a_second_owner_is_refused_not_written_over_the_first(stream, settings):
+    """An idle advance leaves the applied offset as it was, so the offset alone cannot tell two owners'
+    advances apart: the write sequence must. The second owner's advance is refused (and its worker goes
+    on); before, both were stored: every firing twice in the outbox, and the watermark could go back."""
+    from streams.stores.detector_redis import StaleOwner
+
+    events, _until = stream
+    s = _settings(settings, idle_advance=True)
+    ensure_topics(s)
+    records = _records(events[: len(events) // 2])
+    first, _ = _runtime(s)
+    first.detect.handle_chunk(0, records)
+    second, registry = _runtime(s)
+    second.detect.dropoff.detectors(0)  # both owners hold the partition's models now
+    watermark = first.detect.dropoff.detectors(0)[TRIGGER].watermark
+    first.detect.dropoff.advance(0, watermark + 3 * US_PER_DAY)
+    with pytest.raises(StaleOwner, match="write sequence"):
+        second.detect.dropoff.advance(0, watermark + 2 * US_PER_DAY)
+    # through the worker's idle-advance path: refused, counted, and no exception for the timer
+    second.detect.dropoff.detectors(0)  # reloaded after the refusal: up to date again ...
+    first.detect.dropoff.advance(0, watermark + 4 * US_PER_DAY)  # ... until the first owner writes once more
+    second.detect.advance_idle(0, now=1_000.0)  # registers the partition's progress
+    assert second.detect.advance_idle(0, now=1_000.0 + 10 * 86_400) is None
+    assert _sample(registry, "forewarn_detect_stale_writes_total") == 1
