@@ -129,6 +129,12 @@ class PolicyEngine:
         # not stale (dedupe horizon behind the watermark) compares with contacts up to `longest` before it.
         self._contact_retention = policy.dedupe_horizon_us + longest
 
+    @property
+    def state_retention_us(self) -> int:
+        """How long an account's policy state must outlive its last change (event time ≈ wall time live): its
+        contacts and decided ids matter that long, plus a week for held firings and quiet hours."""
+        return self._contact_retention + 7 * 86_400_000_000
+
     @classmethod
     def from_config(cls, config: Any, store: PolicyStore) -> "PolicyEngine":
         """From an assembled config (``streams.config.load_config``): its policy, catalogue and triggers."""
@@ -186,7 +192,10 @@ class PolicyEngine:
                 t, account = heapq.heappop(queue)
                 if part.due.get(account) != t:
                     continue  # superseded by a later push
-                state = states[account]
+                state = states.get(account)
+                if state is None:  # its stored state expired (see the policy's state TTL): nothing held any more
+                    part.due.pop(account, None)
+                    continue
                 self._release(account, state, watermark, everything, result)
                 touched.add(account)
                 self._set_due(part, queue, account, state)
@@ -275,6 +284,13 @@ class PolicyEngine:
         start, end = window * self._window, (window + 1) * self._window
         taken = any(start <= a.at < end for a in state.allocations)
         won = False
+        # A firing held while a config change removed its trigger (or the trigger's intervention) has
+        # nothing to send: decided like one that arrives now, and it competes with nothing.
+        orphans = [h for h in group if self._spec(h.trigger) is None]
+        for h in orphans:
+            self._emit(result, account, h.trigger, h.firing_id, h.fired_at, h.effective_at, h.evidence, "suppressed",
+                       "no_intervention")
+        group = [h for h in group if self._spec(h.trigger) is not None]
         group.sort(key=lambda h: (-self._spec(h.trigger).priority, h.effective_at, h.trigger, h.firing_id))
         for h in group:
             spec = self._spec(h.trigger)

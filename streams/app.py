@@ -100,6 +100,9 @@ class Runtimes:
             store = RedisPolicyStore(client, f"pol:{s.topics.trigger_firings}",
                                      ttl_ms=config.engine.state_ttl_us // 1000)
             engine = PolicyEngine.from_config(config, store)
+            # engine.state_ttl is the detector's memory; the policy's state must outlive its own horizons
+            # (dedupe, cooldowns, the cap), or an expired account forgets its contacts and is contacted again.
+            store.ttl_ms = max(store.ttl_ms, engine.state_retention_us // 1000)
             self._policy = PolicyRuntime(s, engine, store, DecisionMetrics(self.registry))
         return self._policy
 

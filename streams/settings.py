@@ -100,10 +100,11 @@ class Settings(BaseSettings):
         description="Overrides the config file's engine.allowed_lateness (seconds); unset, the file decides "
                     "(default 5m). Every runtime reads it through streams.config.effective_config.")
     max_event_lead_s: float = Field(
-        default=86_400.0, ge=0,
+        default=3_600.0, ge=0,
         description="How far an event's occurred_at may be ahead of the worker's clock; later ones are "
-                    "dead-lettered with reason future (one event from a producer with a wrong clock or year "
-                    "would otherwise move the watermark past every deadline at once). 0 = no limit.")
+                    "dead-lettered with reason future. One event from a producer with a wrong clock or year "
+                    "would otherwise move the watermark past every deadline at once, and release firings held "
+                    "for quiet hours early (local time sent as UTC is hours ahead). 0 = no limit.")
     idle_advance: bool = Field(default=True, description="Advance idle partitions' watermarks by wall-clock time; off for replays and tests.")
     idle_advance_after_s: float = Field(default=30.0, gt=0, description="How long a partition must be idle before its watermark advances.")
     consumer_max_fetch_size: int = Field(default=16 * 1024 * 1024, ge=64 * 1024)
