@@ -18,7 +18,7 @@ a delivery. Redirects are never followed by the channels, for the same reason.
 >>> guard.check("http://127.0.0.1:8080/hook")
 Traceback (most recent call last):
 ...
-interventions.errors.UnsafeTarget: refused http://127.0.0.1:8080/hook: 127.0.0.1 is a loopback address; to allow it, add its network to the dispatcher's allow_private_networks
+interventions.errors.UnsafeTarget: refused http://127.0.0.1:8080: 127.0.0.1 is a loopback address; to allow it, add its network to the dispatcher's allow_private_networks
 >>> TargetGuard(allowed_networks=["127.0.0.0/8"]).check("http://127.0.0.1:8080/hook").pinned_url
 'http://127.0.0.1:8080/hook'
 >>> TargetGuard().check("https://93.184.215.14/x?y=1").host_header
@@ -106,15 +106,15 @@ class TargetGuard:
             parts = urlsplit(url)
             port = parts.port
         except ValueError:
-            raise UnsafeTarget(f"refused {url!r}: not a valid URL") from None
+            raise UnsafeTarget("refused a target that is not a valid URL") from None
         scheme = parts.scheme.lower()
         if scheme not in _DEFAULT_PORTS:
-            raise UnsafeTarget(f"refused {url}: only http and https targets are allowed")
+            raise UnsafeTarget(f"refused a {scheme or 'scheme-less'} URL: only http and https targets are allowed")
         if parts.username or parts.password:
             raise UnsafeTarget(f"refused a {scheme} URL with credentials in it; use the channel secret instead")
         host = (parts.hostname or "").rstrip(".")
         if not host:
-            raise UnsafeTarget(f"refused {url}: no host")
+            raise UnsafeTarget(f"refused a {scheme} URL without a host")
         port = port or _DEFAULT_PORTS[scheme]
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         key = (f"{scheme}://{host}", port)
@@ -123,7 +123,9 @@ class TargetGuard:
             hit = self._cache.get(key)
         if hit is not None and now - hit[0] < self._cache_s:
             return Target(scheme, host, port, hit[1].ip, path)
-        target = Target(scheme, host, port, self._vet(url, host, port), path)
+        # Refusals name the origin only: a hook URL's path or query often carries a token, and the
+        # refusal goes into receipts, DLQ headers and logs.
+        target = Target(scheme, host, port, self._vet(f"{scheme}://{host}:{port}", host, port), path)
         with self._lock:
             self._cache[key] = (now, target)
         return target

@@ -74,3 +74,17 @@ def test_dns_answers_are_cached_so_a_rebinding_answer_is_not_seen_within_the_cac
     assert guard.check("https://rebind.example/b").pinned_url == "https://93.184.215.14:443/b"
     with pytest.raises(UnsafeTarget):  # once the cache expires, the new answer is vetted again
         TargetGuard(resolver=lambda host, port: ["127.0.0.1"], cache_s=0).check("https://rebind.example/a")
+
+
+def test_a_refusal_names_the_origin_never_the_path_or_query_that_may_carry_a_token():
+    """Refusals end up in receipts, DLQ headers and logs; hook URLs often carry a secret in the path."""
+    from interventions.errors import UnsafeTarget
+
+    for url in ("http://127.0.0.1:8080/hooks/T0K3N-SECRET?key=T0K3N-SECRET", "ftp://x.example/T0K3N-SECRET",
+                "http://[::1/T0K3N-SECRET"):
+        try:
+            TargetGuard().check(url)
+        except UnsafeTarget as exc:
+            assert "T0K3N-SECRET" not in str(exc), str(exc)
+        else:
+            raise AssertionError(f"{url} was not refused")
