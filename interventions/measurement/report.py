@@ -198,7 +198,7 @@ def _comparisons(decisions: Sequence[DecisionRecord], outcomes: Sequence[Outcome
 
 def _resolution(ledger: TicketLedger, since: int, until: int) -> dict[str, Resolution]:
     hours = ledger.resolution_hours(since, until)
-    unresolved = ledger.unresolved()
+    unresolved = ledger.unresolved(since, until)
     out = {}
     for origin in ORIGINS:
         xs = hours[origin]

@@ -213,3 +213,16 @@ def test_a_decision_published_twice_counts_once():
     assert twice["inputs"].pop("duplicate_decisions") == once["inputs"].pop("duplicate_decisions") + \
         len(decisions[::3])
     assert twice == once
+
+
+def test_unresolved_tickets_are_counted_for_the_same_window_as_the_resolution_times():
+    from interventions.measurement.tickets import TicketLedger
+
+    ledger = TicketLedger()
+    opened = [("old", 0), ("in", 10 * DAY), ("done", 11 * DAY)]
+    for ticket, ts in opened:
+        ledger.observe(Event(f"o-{ticket}", "acct-1", "ticket.opened", ts, None, {"ticket_id": ticket}))
+    ledger.observe(Event("r-done", "acct-1", "ticket.resolved", 12 * DAY, None, {"ticket_id": "done"}))
+    assert ledger.resolution_hours(5 * DAY, 20 * DAY)["inbound"] == [24.0]
+    assert ledger.unresolved(5 * DAY, 20 * DAY)["inbound"] == 1, "a ticket opened before the window counted"
+    assert ledger.unresolved()["inbound"] == 2
