@@ -62,7 +62,7 @@ from interventions.measurement.outcomes import OutcomeTracker
 from schemas.catalogue import SuccessMetric
 from schemas.event import Event, parse_event
 from schemas.timefmt import US_PER_DAY, US_PER_HOUR, US_PER_SECOND
-from streams.errors import KafkaUnavailable
+from streams.errors import KafkaUnavailable, StreamsError
 from streams.outcomes import OutcomeGauges
 from streams.settings import Settings
 from streams.stores.outcome_redis import (
@@ -135,7 +135,7 @@ class OutcomeWorker:
         self.store = RedisOutcomeStore(self.client, outcome_namespace(self.topics.usage_events), ttl_ms,
                                        short_ttl_ms)
         self._types = frozenset(spec.type for m in self.metrics.values() for spec in m.events)
-        self.gauges = OutcomeGauges(self.registry, self.metrics)
+        self.gauges = OutcomeGauges(self.registry, self.metrics, tickets=False)
         r = self.registry
         self.invalid = Counter("forewarn_outcome_invalid_records",
                                "Records the outcome worker could not read or refused (events dated more than "
@@ -158,6 +158,8 @@ class OutcomeWorker:
                                "backlog (events must not run ahead of decisions already written).",
                                ["partition"], registry=r)
         self.consumer: Consumer | None = None
+        #: The topics' partition count (the settings' until ``run`` reads it from the cluster).
+        self.partitions = settings.topics.partitions
         self._assigned: set[int] = set()
         self._paused: set[int] = set()
         self._next_dec: dict[int, int] = {}
@@ -289,7 +291,7 @@ class OutcomeWorker:
     def global_counts(self) -> dict[tuple[str, str], tuple[int, int]]:
         """(trigger, arm) → (closed, successes), summed over every partition's record."""
         total: dict[tuple[str, str], list[int]] = {}
-        for rec in self.store.read_records(range(self.topics.partitions)).values():
+        for rec in self.store.read_records(range(self.partitions)).values():
             for trigger, arms in rec.counts.items():
                 for arm, (closed, successes) in arms.items():
                     t = total.setdefault((trigger, arm), [0, 0])
@@ -359,9 +361,17 @@ class OutcomeWorker:
             tp = TopicPartition(dec_topic, p)
             try:
                 _, high = consumer.get_watermark_offsets(tp, timeout=10, cached=not fresh)
-            except Exception:  # noqa: BLE001 - unknown end: do not pause on a guess
+            except Exception:  # noqa: BLE001 - unknown, like a negative answer below
                 high = -1
-            backlog = high >= 0 and high > self._next_dec.get(p, 0)
+            if high < 0:
+                # Not known yet (librdkafka answers -1001 until the partition's first fetch): never resume on a
+                # guess — events let through before the decisions would forget every success. At assignment,
+                # pause until the end is known.
+                if not fresh:
+                    continue
+                backlog = True
+            else:
+                backlog = high > self._next_dec.get(p, 0)
             ev_tp = TopicPartition(self.topics.usage_events, p)
             self.held_back.labels(partition=str(p)).set(1 if backlog else 0)
             if backlog and p not in self._paused:
@@ -395,8 +405,34 @@ class OutcomeWorker:
         self.refresh_gauges()
         return done
 
+    def _check_topics(self, consumer: Consumer) -> int:
+        """The partition count both topics share; StreamsError (one line) when a topic is missing or they differ.
+
+        An account's events and decisions must land on the same partition number, or its decisions never
+        see its successes and two owners fight over one record.
+        """
+        names = (self.topics.usage_events, self.topics.intervention_decisions)
+        meta = consumer.list_topics(timeout=10).topics
+        counts = {}
+        for name in names:
+            topic = meta.get(name)
+            if topic is None or topic.error is not None or not topic.partitions:
+                raise StreamsError(f"topic {name!r} does not exist on the cluster; create it with "
+                                   "'forewarn topics create'")
+            counts[name] = len(topic.partitions)
+        if len(set(counts.values())) != 1:
+            raise StreamsError(f"{names[0]!r} has {counts[names[0]]} partitions and {names[1]!r} {counts[names[1]]}: "
+                               "the outcome worker needs both keyed alike, with the same partition count")
+        return counts[names[0]]
+
     def run(self, stop: threading.Event) -> None:
         self.consumer = consumer = self._make_consumer()
+        try:
+            self.partitions = self._check_topics(consumer)
+        except BaseException:
+            consumer.close()
+            self.consumer = None
+            raise
         consumer.subscribe([self.topics.usage_events, self.topics.intervention_decisions],
                            on_assign=self._on_assign, on_revoke=self._on_revoke)
         log.info("outcome worker consuming %s and %s in group %s-outcomes", self.topics.usage_events,

@@ -43,9 +43,13 @@ _QUANTILES = {"median_hours": "0.5", "p90_hours": "0.9"}
 
 
 class OutcomeGauges:
-    """The headline gauges. ``triggers``: the config's trigger names (the only trigger labels allowed)."""
+    """The headline gauges. ``triggers``: the config's trigger names (the only trigger labels allowed).
 
-    def __init__(self, registry: CollectorRegistry, triggers: Iterable[str]) -> None:
+    ``tickets=False`` leaves out the ticket and resolution gauges (a process that does not compute them,
+    like ``forewarn outcomes``, must not export zeros that read as figures).
+    """
+
+    def __init__(self, registry: CollectorRegistry, triggers: Iterable[str], *, tickets: bool = True) -> None:
         self.registry = registry
         self.triggers = frozenset(triggers)
         self.success_ratio = Gauge(
@@ -55,15 +59,19 @@ class OutcomeGauges:
         self.measured = Gauge(
             "forewarn_outcome_decisions", "Decisions with a closed success window, by trigger and arm.",
             ["trigger", "arm"], registry=registry)
-        self.tickets_per_account = Gauge(
-            "forewarn_inbound_tickets_per_active_account",
-            "Inbound tickets per active account per week: the mean over the report's whole weeks.", registry=registry)
-        self.tickets_last_week = Gauge(
-            "forewarn_inbound_tickets_per_active_account_last_week",
-            "Inbound tickets per active account in the last whole week of the report.", registry=registry)
-        self.resolution = Gauge(
-            "forewarn_time_to_resolution_seconds", "Time from ticket opened to resolved, by origin, median and p90.",
-            ["origin", "quantile"], registry=registry)
+        self.tickets_per_account = self.tickets_last_week = self.resolution = None
+        if tickets:
+            self.tickets_per_account = Gauge(
+                "forewarn_inbound_tickets_per_active_account",
+                "Inbound tickets per active account per week: the mean over the report's whole weeks.",
+                registry=registry)
+            self.tickets_last_week = Gauge(
+                "forewarn_inbound_tickets_per_active_account_last_week",
+                "Inbound tickets per active account in the last whole week of the report.", registry=registry)
+            self.resolution = Gauge(
+                "forewarn_time_to_resolution_seconds",
+                "Time from ticket opened to resolved, by origin, median and p90.", ["origin", "quantile"],
+                registry=registry)
         self._counts: Counter = Counter()
         for trigger in sorted(self.triggers):
             for arm in MEASURED_ARMS:
@@ -95,6 +103,8 @@ class OutcomeGauges:
                 self.measured.labels(trigger=t["trigger"], arm=arm).set(a["decisions"])
                 if a["rate"] is not None:
                     self.success_ratio.labels(trigger=t["trigger"], arm=arm).set(a["rate"])
+        if self.tickets_per_account is None:
+            return
         tickets = report.get("tickets") or {}
         if tickets.get("inbound_per_active_account_per_week") is not None:
             self.tickets_per_account.set(tickets["inbound_per_active_account_per_week"])

@@ -380,3 +380,48 @@ def test_a_history_already_in_kafka_when_the_worker_starts_gives_the_same_counts
     with _running(worker):
         _wait_applied(worker, kafka)
     assert worker.global_counts() == _expected(history, settings)
+
+
+def test_the_worker_refuses_to_start_when_the_two_topics_differ_in_partition_count(settings):
+    """Events and decisions of an account must land on the same partition number; if not, its decisions
+    would never see its successes: one clear error at start, nothing counted."""
+    import threading
+
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    from streams.config import load_config
+    from streams.errors import StreamsError
+    from streams.outcome_worker import OutcomeWorker
+
+    ensure_topics(settings)
+    odd = settings.topics.intervention_decisions + ".odd"
+    admin = AdminClient(settings.confluent_config())
+    admin.create_topics([NewTopic(odd, settings.topics.partitions + 2, 1)])[odd].result()
+    s = settings.model_copy(update={"topics": settings.topics.model_copy(update={"intervention_decisions": odd})})
+    worker = OutcomeWorker(s, load_config(s.config_path))
+    with pytest.raises(StreamsError, match="partitions"):
+        worker.run(threading.Event())
+    assert worker.consumer is None
+
+
+def test_the_gate_never_resumes_events_while_the_decisions_end_is_unknown(settings):
+    """Right after assignment librdkafka does not know the decisions' end until their first fetch (it answers
+    -1001): resuming the events on that guess let them run ahead of a decisions backlog, and every success
+    was forgotten before its decision came."""
+    from confluent_kafka import TopicPartition
+
+    from streams.config import load_config
+
+    ensure_topics(settings)
+    worker = OutcomeWorker(settings, load_config(settings.config_path))
+    consumer = worker._make_consumer()
+    try:
+        tps = [TopicPartition(settings.topics.usage_events, 0), TopicPartition(settings.topics.intervention_decisions, 0)]
+        consumer.assign(tps)
+        assert consumer.get_watermark_offsets(tps[1], cached=True)[1] < 0  # nothing fetched yet: unknown
+        worker._assigned, worker._paused = {0}, {0}
+        consumer.pause([tps[0]])
+        worker._gate(consumer)
+        assert worker._paused == {0}, "the events were resumed on an unknown end of the decisions"
+    finally:
+        consumer.close()
