@@ -165,7 +165,7 @@ def replay_dlq(settings: Settings, dlq_topic: str, reason: str | None = None, dr
             # offsets pending, and the group's committed offsets cannot be read (they are
             # "unstable") until that transaction is aborted — by this init, or only by the
             # broker's transaction timeout.
-            producer = _transactional_producer(settings, group, timeout)
+            producer = _transactional_producer(settings, dlq_topic, timeout)
         ledger = ReplayLedger(floor=committed_offsets(settings, replay_group(settings, dlq_topic, None), dlq_topic,
                                                partitions, timeout))
         if reason is not None:
@@ -258,9 +258,12 @@ def _drop_finished(consumer: Consumer, topic: str, pending: dict[int, tuple[int,
                    positions: dict[int, int]) -> None:
     # A transaction marker can be a partition's last offset and is never delivered:
     # the consumer's position, not the last record seen, says a partition is done.
+    # Done means done up to the snapshot's end, not up to the position: records that arrived after the
+    # snapshot may already be fetched (and skipped), and committing past them would lose them for good.
     for tp in consumer.position([TopicPartition(topic, p) for p in pending]):
-        if tp.offset >= pending[tp.partition][1]:
-            positions[tp.partition] = max(positions.get(tp.partition, 0), tp.offset)
+        end = pending[tp.partition][1]
+        if tp.offset >= end:
+            positions[tp.partition] = max(positions.get(tp.partition, 0), end)
             pending.pop(tp.partition)
 
 
@@ -274,13 +277,15 @@ def _due_for_reason(ledger: ReplayLedger, settings: Settings, dlq_topic: str, pa
 
 def fence_replay(settings: Settings, dlq_topic: str, reason: str | None = None, timeout: float = 30.0) -> None:
     """Abort whatever a killed run of this replay left open, so its group's offsets can be read."""
-    _transactional_producer(settings, replay_group(settings, dlq_topic, reason), timeout).flush(timeout)
+    _transactional_producer(settings, dlq_topic, timeout).flush(timeout)
 
 
-def _transactional_producer(settings: Settings, group: str, timeout: float) -> Producer:
-    # One transactional id per replay group: a second run of the same replay fences
-    # (and so aborts) whatever a killed first run left open.
-    tx_id = f"forewarn-dlq-replay-{hashlib.sha256(group.encode()).hexdigest()[:24]}"
+def _transactional_producer(settings: Settings, dlq_topic: str, timeout: float) -> Producer:
+    # One transactional id per dead-letter topic, whatever the reason: any run fences (and so aborts)
+    # whatever another run of that topic left open — a killed one, or one still going, so a plain replay
+    # and a --reason replay cannot both publish the same records (per reason group, they did).
+    key = replay_group(settings, dlq_topic, None)
+    tx_id = f"forewarn-dlq-replay-{hashlib.sha256(key.encode()).hexdigest()[:24]}"
     producer = Producer(settings.confluent_config(**{
         "transactional.id": tx_id, "enable.idempotence": True, "acks": "all",
         "linger.ms": 20, "compression.type": "lz4", "log_level": 3,

@@ -8,9 +8,11 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
+from confluent_kafka import KafkaException
 
 from streams.agents.dead_letter import dlq_headers
 from streams.dlq import REPLAYED_FROM, DlqReplayError, committed_offsets, fence_replay, replay_dlq, replay_group
@@ -161,7 +163,7 @@ def test_a_replay_left_open_with_offsets_pending_is_fenced_not_waited_for(settin
     _dead_letter(settings, [("invalid_json", v) for v in values])
     dlq = settings.topics.usage_events_dlq
     group = replay_group(settings, dlq, None)
-    stale = _transactional_producer(settings, group, 30)
+    stale = _transactional_producer(settings, dlq, 30)
     consumer = Consumer(settings.confluent_config(**{"group.id": group, "log_level": 3}))
     try:
         stale.begin_transaction()
@@ -176,3 +178,69 @@ def test_a_replay_left_open_with_offsets_pending_is_fenced_not_waited_for(settin
     assert result.total == len(values)
     replayed = _replayed(settings)
     assert sorted(replayed) == sorted(values) and set(replayed.values()) == {1}
+
+
+def test_records_dead_lettered_during_a_replay_after_a_transaction_marker_are_not_skipped(settings, monkeypatch):
+    """The snapshot's last offset is a transaction marker (never delivered), and two records arrive after
+    the snapshot: the run must commit its progress at the snapshot's end, not at the consumer's position
+    past those two, or the next run never replays them."""
+    import confluent_kafka
+    from confluent_kafka import Producer
+
+    import streams.dlq as dlq_mod
+
+    ensure_topics(settings)
+    dlq = settings.topics.usage_events_dlq
+    headers = dlq_headers("invalid_json", "test", settings.topics.usage_events, 0, 0)
+    tx = Producer(settings.confluent_config(**{"transactional.id": f"writer-{settings.app_id}", "log_level": 3}))
+    tx.init_transactions(30)
+    tx.begin_transaction()
+    for i in range(3):
+        tx.produce(dlq, b"old-%d" % i, b"k", partition=0, headers=headers)
+    tx.commit_transaction(30)  # offsets 0-2, commit marker at 3
+    plain = Producer(settings.confluent_config(**{"log_level": 3}))
+
+    class ArrivingDuringTheRun(confluent_kafka.Consumer):
+        def assign(self, partitions):
+            for i in range(2):  # dead-lettered just after the run took its snapshot of the ends
+                plain.produce(dlq, b"new-%d" % i, b"k", partition=0, headers=headers)
+            plain.flush(30)
+            return super().assign(partitions)
+
+    monkeypatch.setattr(dlq_mod, "Consumer", ArrivingDuringTheRun)
+    assert replay_dlq(settings, dlq).total == 3
+    monkeypatch.setattr(dlq_mod, "Consumer", confluent_kafka.Consumer)
+    assert replay_dlq(settings, dlq).total == 2
+    assert _replayed(settings) == collections.Counter([b"old-0", b"old-1", b"old-2", b"new-0", b"new-1"])
+
+
+def test_a_reason_replay_started_during_a_plain_replay_fences_it_and_nothing_is_published_twice(settings):
+    ensure_topics(settings)
+    dlq = settings.topics.usage_events_dlq
+    values = [b"bad-%d" % i for i in range(6000)]
+    _dead_letter(settings, [("invalid_json", v) for v in values])
+    outcome: dict[str, object] = {}
+    started: list[threading.Thread] = []
+
+    def reason_run() -> None:
+        try:
+            outcome["reason"] = replay_dlq(settings, dlq, reason="invalid_json", timeout=30)
+        except DlqReplayError as exc:
+            outcome["reason"] = exc
+
+    def progress(_n: int) -> None:
+        if not started:  # an operator starts `forewarn dlq replay --reason invalid_json` meanwhile
+            started.append(threading.Thread(target=reason_run))
+            started[0].start()
+            started[0].join()
+
+    try:
+        outcome["plain"] = replay_dlq(settings, dlq, chunk=1000, on_progress=progress, timeout=30)
+    except (DlqReplayError, KafkaException) as exc:
+        outcome["plain"] = exc
+    assert started, "the plain run made no progress"
+    assert any(isinstance(v, DlqReplayError | KafkaException) for v in outcome.values()), \
+        "both runs went on: one must fence the other"
+    replay_dlq(settings, dlq, timeout=30)  # a last plain run finishes whatever is left
+    replayed = _replayed(settings)
+    assert sorted(replayed) == sorted(values) and set(replayed.values()) == {1}, "published twice or lost"
