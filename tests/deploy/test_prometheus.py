@@ -79,7 +79,7 @@ def test_example_scrape_config_is_valid_and_loads_the_rules(promtool):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS: 1 rule files found" in result.stdout
     jobs = {j["job_name"] for j in _yaml(CONFIG)["scrape_configs"]}
-    assert jobs == {"forewarn-worker", "forewarn-dispatcher"}, "the rules select these job names"
+    assert jobs == {"forewarn-worker", "forewarn-dispatcher", "forewarn-outcomes"}, "the rules select these job names"
 
 
 def test_compose_loads_the_rules_file_and_not_its_unit_tests():
