@@ -25,12 +25,12 @@ import asyncio
 import json
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit, urlunsplit
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
@@ -177,28 +177,39 @@ class HealthState:
 
 
 def masked_url(url: str) -> str:
-    """A URL safe to print: the password, if any, replaced by ``***``.
+    """A URL safe to print: the password, if any, replaced by ``***`` — in the user part or as a
+    ``password=`` query parameter (redis-py reads both), whatever characters it holds.
 
     >>> masked_url("rediss://forewarn:s3cret@10.0.0.7:6380/0")
     'rediss://forewarn:***@10.0.0.7:6380/0'
     >>> masked_url("redis://127.0.0.1:6379/0")
     'redis://127.0.0.1:6379/0'
+    >>> masked_url("redis://[::1]:6379/0?password=s3cret&db=1")
+    'redis://[::1]:6379/0?password=***&db=1'
+    >>> masked_url("redis://u:pa#s/s@host:6379/0")
+    'redis://u:***@host:6379/0'
     """
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    scheme, sep, rest = url.partition("://")
+    if sep:
+        at = rest.rfind("@")
+        if at >= 0 and ":" in rest[:at]:
+            rest = f"{rest[:at].split(':', 1)[0]}:***{rest[at:]}"
+        url = f"{scheme}://{rest}"
+    return _QUERY_PASSWORD.sub(r"\1***", url)
+
+
+_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#]*")
 
 
 def _secrets(settings: Settings) -> list[str]:
     sec = settings.kafka_security
     out = [s.get_secret_value() for s in (sec.sasl_password, sec.ssl_key_password) if s is not None]
-    redis_password = urlsplit(settings.redis_url.get_secret_value()).password
-    if redis_password:
-        out.append(redis_password)
+    url = settings.redis_url.get_secret_value()
+    scheme, sep, rest = url.partition("://")
+    at = rest.rfind("@")
+    if sep and at >= 0 and ":" in rest[:at]:
+        out.append(rest[:at].split(":", 1)[1])
+    out += [m.group(2) for m in re.finditer(r"([?&]password=)([^&#]*)", url)]
     return [s for s in out if s]
 
 

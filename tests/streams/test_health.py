@@ -162,3 +162,16 @@ def test_a_crashed_agent_fails_healthz_logs_why_and_exits_non_zero(settings, wor
     log_text = log_path.read_text()
     assert "agent test.poison crashed: RuntimeError('poison record: boom')" in log_text
     assert "Traceback" in log_text  # the reason is logged with its stack, not just counted
+
+
+def test_a_redis_password_never_shows_in_a_probe_detail_however_it_is_written():
+    """redis-py takes the password from the user part or from a password= query parameter; both, and
+    passwords with URL delimiters in them, must be masked where health details and errors show the URL."""
+    from streams.health import _scrub, _secrets, masked_url
+
+    for url in ("redis://default:S3cr3t-x@127.0.0.1:1/0", "redis://127.0.0.1:1/0?password=S3cr3t-x",
+                "redis://u:S3cr3t-x#frag@127.0.0.1:1/0", "redis://[::1]:1/0?db=0&password=S3cr3t-x"):
+        shown = masked_url(url)
+        assert "S3cr3t" not in shown, shown
+        settings = Settings(redis_url=url)
+        assert "S3cr3t" not in _scrub(f"Redis at {url} refused", _secrets(settings)), url
