@@ -33,6 +33,8 @@ HEAP = os.environ.get("FOREWARN_KAFKA_HEAP", "-Xmx1g")
 class KafkaBroker(ServerProcess):
     """A broker this process (or an earlier ``dev up``) started."""
 
+    signature = "kafka.Kafka"
+
     stop_timeout_s = 30.0  # a broker flushes its logs on SIGTERM
 
     pid: int
@@ -158,7 +160,7 @@ def start_kafka(data_dir: Path, port: int | None = None, partitions: int = 4,
         progress(f"waiting for Kafka on {broker.bootstrap}")
     try:
         wait_for_kafka(broker.bootstrap, timeout, alive=broker.alive, log_path=broker.log_path)
-    except DevInfraError:
+    except BaseException:  # a start-up failure, or Ctrl-C: no broker is left running unrecorded
         broker.stop()
         raise
     return broker

@@ -86,9 +86,20 @@ class ServerProcess:
 
     pid: int
     stop_timeout_s = 15.0
+    #: A word of the server's command line (``/proc/<pid>/cmdline``): a recorded pid that a reboot gave to
+    #: another program is not ours — neither reported running nor signalled.
+    signature = ""
+
+    def ours(self) -> bool:
+        try:
+            cmdline = Path(f"/proc/{self.pid}/cmdline").read_bytes()
+        except OSError:
+            return True  # no /proc to ask: the pid is all there is
+        return self.signature.encode() in cmdline
 
     def alive(self) -> bool:
-        return pid_alive(self.pid)
+        return pid_alive(self.pid) and self.ours()
 
     def stop(self) -> None:
-        stop_pid(self.pid, timeout=self.stop_timeout_s)
+        if self.alive():
+            stop_pid(self.pid, timeout=self.stop_timeout_s)

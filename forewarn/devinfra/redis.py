@@ -17,6 +17,8 @@ __all__ = ["RedisServer", "redis_server_binary", "start_redis", "wait_for_redis"
 
 @dataclass
 class RedisServer(ServerProcess):
+    signature = "redis-server"
+
     pid: int
     port: int
     data_dir: Path
@@ -78,7 +80,7 @@ def start_redis(data_dir: Path, port: int | None = None, extra_args: list[str] |
     server = RedisServer(proc.pid, port, data_dir)
     try:
         wait_for_redis(server.url, timeout, alive=server.alive, log_path=server.log_path)
-    except DevInfraError:
+    except BaseException:  # a start-up failure, or Ctrl-C: no server is left running unrecorded
         server.stop()
         raise
     return server

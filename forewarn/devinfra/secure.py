@@ -201,7 +201,7 @@ def start_secure_kafka(data_dir: Path, ca: CertificateAuthority, scram_users: di
         wait_for_kafka(secure.sasl_ssl_bootstrap, 30, alive=broker.alive, log_path=broker.log_path, client_config={
             "security.protocol": "SASL_SSL", "sasl.mechanism": SCRAM, "sasl.username": user,
             "sasl.password": password, "ssl.ca.location": str(ca.cert_path)})
-    except DevInfraError:
+    except BaseException:  # a start-up failure, or Ctrl-C
         broker.stop()
         raise
     return secure
@@ -213,6 +213,8 @@ def start_secure_kafka(data_dir: Path, ca: CertificateAuthority, scram_users: di
 @dataclass
 class TlsRedis(ServerProcess):
     """``redis-server`` listening only on TLS (plain port off), clients need a CA-signed certificate."""
+
+    signature = "redis-server"
 
     pid: int
     tls_port: int
@@ -264,4 +266,7 @@ def start_tls_redis(data_dir: Path, ca: CertificateAuthority, acl_users: dict[st
         redis.stop()
         # wait_for_redis never echoes the URL; the log tail says why TLS start-up failed.
         raise DevInfraError(f"{exc} ({tail(redis.log_path, 2)[-200:]})") from None
+    except BaseException:  # Ctrl-C while waiting
+        redis.stop()
+        raise
     return redis
