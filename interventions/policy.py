@@ -145,13 +145,15 @@ class PolicyEngine:
     # -- entry points ---------------------------------------------------------
 
     def process(self, partition: int, firings: Sequence[Firing], offsets: Sequence[int] | None = None,
-                advance_to: int | None = None) -> PolicyResult:
+                advance_to: int | None = None, marks: Sequence[tuple[int, int]] = ()) -> PolicyResult:
         """Take a chunk of one partition's firings (in topic order) and return what is decided by now.
 
         ``offsets`` (the Kafka offsets of ``firings``) make redelivery harmless: records at or below the
-        partition's applied offset are skipped. ``advance_to`` moves the watermark on without a firing.
+        partition's applied offset are skipped. ``advance_to`` moves the watermark on without a firing,
+        after them; ``marks`` are watermark markers where the topic has them: ``(i, watermark)`` comes
+        after ``firings[:i]`` and before the rest, so where a fetch cut the chunk changes nothing.
         """
-        return self._run(partition, firings, offsets, advance_to, release_all=False)
+        return self._run(partition, firings, offsets, advance_to, release_all=False, marks=marks)
 
     def flush(self, partition: int) -> PolicyResult:
         """Decide every held firing now (the end of an embedded run); the watermark stays where it is."""
@@ -160,7 +162,7 @@ class PolicyEngine:
     # -- the chunk ------------------------------------------------------------
 
     def _run(self, partition: int, firings: Sequence[Firing], offsets: Sequence[int] | None,
-             advance_to: int | None, release_all: bool) -> PolicyResult:
+             advance_to: int | None, release_all: bool, marks: Sequence[tuple[int, int]] = ()) -> PolicyResult:
         """Apply the firings one by one, as if each were its own chunk (so chunking cannot matter).
 
         On each firing: dedupe and hold it against the watermark as it was, then move the watermark to
@@ -172,13 +174,17 @@ class PolicyEngine:
         if offsets is not None:
             if len(offsets) != len(firings):
                 raise ValueError("offsets and firings differ in length")
+            fresh = [o > part.applied_offset for o in offsets]
+            # a marker's place among the firings kept (a redelivered marker only repeats a watermark)
+            marks = [(sum(fresh[:i]), wm) for i, wm in marks]
             kept = [(o, f) for o, f in zip(offsets, firings) if o > part.applied_offset]
             result.redelivered = len(firings) - len(kept)
             firings = [f for _, f in kept]
             if kept:
                 part.applied_offset = max(o for o, _ in kept)
 
-        ends = [f.fired_at for f in firings] + [t for t in (advance_to, part.watermark) if t is not None]
+        ends = ([f.fired_at for f in firings] + [wm for _, wm in marks]
+                + [t for t in (advance_to, part.watermark) if t is not None])
         final_wm = max(ends) if ends else None
         due_by_end = {a for a, t in part.due.items() if release_all or (final_wm is not None and t <= final_wm)}
         needed = {f.account_id for f in firings} | due_by_end
@@ -200,7 +206,17 @@ class PolicyEngine:
                 touched.add(account)
                 self._set_due(part, queue, account, state)
 
-        for firing in firings:
+        pending_marks = sorted(marks)
+
+        def passed_marks(upto: int) -> None:
+            while pending_marks and pending_marks[0][0] <= upto:
+                _, wm = pending_marks.pop(0)
+                if part.watermark is None or wm > part.watermark:
+                    part.watermark = wm
+                release(part.watermark)
+
+        for i, firing in enumerate(firings):
+            passed_marks(i)
             account = firing.account_id
             state = states.get(account)
             if state is None:
@@ -211,6 +227,7 @@ class PolicyEngine:
             if part.watermark is None or firing.fired_at > part.watermark:
                 part.watermark = firing.fired_at
             release(part.watermark)
+        passed_marks(len(firings))
         if advance_to is not None and (part.watermark is None or advance_to > part.watermark):
             part.watermark = advance_to
         release(part.watermark, everything=release_all)

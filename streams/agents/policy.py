@@ -78,15 +78,15 @@ class PolicyRuntime:
                 self._outbox_checked.add(partition)
             firings: list[Firing] = []
             offsets: list[int] = []
-            watermark: int | None = None
+            marks: list[tuple[int, int]] = []  # markers where the topic has them, among the firings
             for rec in records:
                 body = orjson.loads(rec.value)
                 if _is_marker(rec):
-                    watermark = body["watermark"] if watermark is None else max(watermark, body["watermark"])
+                    marks.append((len(firings), body["watermark"]))
                 else:
                     firings.append(Firing.from_json(body))
                     offsets.append(rec.offset)
-            result = self.engine.process(partition, firings, offsets, advance_to=watermark)
+            result = self.engine.process(partition, firings, offsets, marks=marks)
             outbox = [OutboxRecord("decisions", d.account_id.encode(), d.model_dump_json().encode())
                       for d in result.decisions]
             outbox += [OutboxRecord("commands", c.account_id.encode(), c.model_dump_json().encode())

@@ -245,3 +245,22 @@ def test_every_decision_and_command_the_engine_builds_passes_its_contract():
         assert InterventionCommand.model_validate_json(c.model_dump_json()) == c
     treated = {d.command_id for d in decisions if d.arm == "treated"}
     assert treated == {c.command_id for c in commands}
+
+
+def test_watermark_markers_apply_where_the_topic_has_them_so_chunk_cuts_change_nothing():
+    """A marker, then a firing dated before it (an event late within the lateness): as one chunk or cut
+    at the marker, the same decisions — the marker closes the first window before the late firing comes."""
+    t0 = parse_rfc3339("2026-03-02T10:30:00Z")
+    onb, pay = Firing(ONB, "acct-1", t0), Firing(PAY, "acct-1", t0 + 28 * MIN)
+    marker_1, marker_2 = t0 + 32 * MIN, t0 + 40 * MIN
+
+    def run(chunks) -> list[tuple[str, str]]:
+        engine = _engine()
+        out = []
+        for firings, offsets, marks in chunks:
+            out += engine.process(0, firings, offsets, marks=marks).decisions
+        return sorted((d.trigger, _outcome(d)) for d in out)
+
+    whole = run([([onb, pay], [0, 2], [(1, marker_1), (2, marker_2)])])
+    cut = run([([onb], [0], [(1, marker_1)]), ([pay], [2], [(1, marker_2)])])
+    assert whole == cut == [(ONB, "treated"), (PAY, "window_taken")]
