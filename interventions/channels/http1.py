@@ -89,7 +89,7 @@ class HttpResponse:
 class _Connection:
     """One socket, its read buffer, and bookkeeping for reuse."""
 
-    __slots__ = ("sock", "key", "buf", "idle_since", "requests", "received", "writes", "timeout")
+    __slots__ = ("sock", "key", "buf", "idle_since", "requests", "received", "writes", "timeout", "deadline")
 
     def __init__(self, sock: socket.socket, key: tuple):
         self.sock = sock
@@ -100,6 +100,7 @@ class _Connection:
         self.received = 0  # bytes read during the current exchange
         self.writes = 0  # system-level writes (for the test that guards the one-write property)
         self.timeout: float | None = None
+        self.deadline: float | None = None  # monotonic end of the current exchange's answer
 
     def set_timeout(self, timeout: float) -> None:
         if timeout != self.timeout:
@@ -107,6 +108,14 @@ class _Connection:
             self.timeout = timeout
 
     def fill(self) -> None:
+        if self.deadline is not None:
+            # the timeout bounds the whole answer, not each read: a peer dripping a byte every few
+            # seconds must not hold a delivery thread (and the dispatcher's batch) for ever
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise socket.timeout("the answer took longer than the timeout")
+            if left < (self.timeout or left):
+                self.set_timeout(left)
         chunk = self.sock.recv(_READ)
         if not chunk:
             raise _PeerClosed("the server closed the connection")
@@ -210,8 +219,10 @@ class HttpClient:
     def _exchange(self, conn: _Connection, data: bytes, timeout: float) -> tuple[HttpResponse, bool]:
         conn.set_timeout(timeout)
         conn.received = 0
+        conn.deadline = None
         conn.sock.sendall(data)
         conn.writes += 1
+        conn.deadline = time.monotonic() + timeout
         while True:
             version, status, reason, headers = self._read_head(conn)
             if status >= 200:
@@ -240,6 +251,7 @@ class HttpClient:
             keep_alive = False
         if conn.buf:  # bytes beyond the answer: nothing we asked for
             keep_alive = False
+        conn.deadline = None
         return HttpResponse(status, reason, headers, bytes(body)), keep_alive
 
     def _read_head(self, conn: _Connection) -> tuple[int, int, str, dict[str, str]]:

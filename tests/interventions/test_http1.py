@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 
 import pytest
 
@@ -187,3 +188,31 @@ def test_no_answer_in_time_is_a_timeout_and_frees_the_connection_slot():
     client.close()
     silent.close()
     assert client._open == 0 and client.connections_opened == 2
+
+
+def test_a_peer_that_drips_its_answer_times_out_on_the_whole_answer_not_per_read():
+    """One byte every 0.2 s never trips a per-read timeout of 0.5 s: the timeout must bound the answer."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def drip() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}":
+                if stop.wait(0.2):
+                    return
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return
+
+    thread = threading.Thread(target=drip, daemon=True)
+    thread.start()
+    client = HttpClient(max_connections=1)
+    with pytest.raises(HttpTimeout):  # per read, the 8.6 s answer would arrive whole and be a 200
+        client.request("POST", "http", "127.0.0.1", port, "/hook", [("Host", "h")], b"{}", timeout=0.5)
+    stop.set()
+    client.close()
+    listener.close()
