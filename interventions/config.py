@@ -42,6 +42,7 @@ from schemas.timefmt import US_PER_DAY, US_PER_HOUR
 __all__ = ["PolicyConfig", "parse_policy", "POLICY_SECTION"]
 
 _CLOCK = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
+_SALT = re.compile(r".{1,64}", re.DOTALL)  # the Decision contract's experiment id: 1-64 characters
 _SHARE_HINT = "write a fraction below 1 such as 0.1, or a percentage such as 10%"
 
 
@@ -119,7 +120,8 @@ def parse_policy(node: Node, parsed: Mapping[str, Any]) -> PolicyConfig:
         if (s := holdout.get("share")) is not None:
             values["default_holdout"] = _share(s)
         if (s := holdout.get("salt")) is not None:
-            values["salt"] = s.as_str(what="experiment salt", example="exp-2026-01")
+            values["salt"] = s.as_str(pattern=_SALT, what="experiment salt of 1-64 characters (it is each decision's "
+                                      "experiment id)", example="exp-2026-01")
         if (t := holdout.get("triggers")) is not None:
             known = parsed.get("triggers") or {}
             per: dict[str, float] = {}

@@ -47,9 +47,12 @@ __all__ = [
     "load_document",
     "parse_duration",
     "format_duration",
+    "MAX_DURATION_US",
 ]
 
 _UNIT_US = {"w": 7 * 86_400_000_000, "d": 86_400_000_000, "h": 3_600_000_000, "m": 60_000_000, "s": 1_000_000}
+#: The longest duration a config may give (ten years of 365 days).
+MAX_DURATION_US = 3650 * 86_400_000_000
 _DURATION = re.compile(r"(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 _DURATION_HINT = (
     "write a whole number and a unit, e.g. 7d, 12h, 5m or 30s "
@@ -184,8 +187,9 @@ class Node:
             raise self._expected("true or false", "true")
         return bool(self.value)
 
-    def as_duration(self, *, minimum_us: int = 1) -> int:
-        """Microseconds; a bare number is refused because its unit would be a guess."""
+    def as_duration(self, *, minimum_us: int = 1, maximum_us: int = MAX_DURATION_US) -> int:
+        """Microseconds; a bare number is refused because its unit would be a guess. Ten years at most: every
+        time Forewarn computes from one (deadlines, expiries) must stay a valid date."""
         if isinstance(self.value, (int, float)) and not isinstance(self.value, bool):
             raise self.error(f"a duration needs a unit: write {self.value}d, {self.value}h, {self.value}m or {self.value}s")
         if not isinstance(self.value, str):
@@ -198,6 +202,8 @@ class Node:
             if minimum_us == 1:
                 raise self.error(f"{self.value!r} is no time at all; use a positive duration, e.g. 1d")
             raise self.error(f"{self.value!r} is too short; use at least {format_duration(minimum_us)}")
+        if us > maximum_us:
+            raise self.error(f"{self.value!r} is too long; use at most {format_duration(maximum_us)}")
         return us
 
     def as_str_list(self, *, pattern: re.Pattern[str] | None = None, what: str = "text", example: str = "[a, b]",

@@ -29,6 +29,7 @@ both paths give the same result on every input they are fed.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -143,6 +144,21 @@ def _check_id(obj: dict, name: str) -> EventError | None:
     return None
 
 
+def _cloudevent_id(source: str, ce_id: str) -> str:
+    """The event id of a CloudEvent: ``source`` and ``id`` (a source is a URI-reference, without spaces),
+    or a digest of both when that is longer than the contract's 128 characters.
+
+    >>> _cloudevent_id("/billing", "2"), _cloudevent_id("/crm", "2")
+    ('/billing 2', '/crm 2')
+    >>> len(_cloudevent_id("/" + "s" * 200, "2"))
+    67
+    """
+    joined = f"{source} {ce_id}"
+    if len(joined) <= 128 or not ce_id:
+        return joined if ce_id else ce_id
+    return "ce:" + hashlib.sha256(f"{source}\x1f{ce_id}".encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def _from_cloudevent(obj: dict) -> dict | EventError:
     """Map CloudEvents 1.0 structured JSON onto the contract's fields."""
     data = obj.get("data")
@@ -150,8 +166,12 @@ def _from_cloudevent(obj: dict) -> dict | EventError:
         return _error("invalid_field", "CloudEvent data must be an object carrying account_id")
     account = data.get("account_id", obj.get("subject"))
     props = data.get("properties", {k: v for k, v in data.items() if k not in ("account_id", "user_id")})
+    ce_id, source = obj.get("id"), obj.get("source")
+    if ce_id is not None and not isinstance(source, str) or source == "":
+        return _error("missing_field", "CloudEvent lacks its source (an id is unique only within its source)")
     mapped = {
-        "event_id": obj.get("id"),
+        # CloudEvents ids are unique per source: two producers may both send id "2"
+        "event_id": _cloudevent_id(source, ce_id) if isinstance(ce_id, str) else ce_id,
         "account_id": account,
         "type": obj.get("type"),
         "occurred_at": obj.get("time"),

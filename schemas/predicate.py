@@ -189,8 +189,15 @@ def read_predicate(node: Node, sets: Mapping[str, frozenset[Any]]) -> Predicate:
             else:
                 conditions.append(Condition(prop, _values(arg, sets), negate=(op == "not_in")))
         elif isinstance(value, list):
+            for item in cond.as_list():
+                if isinstance(item.value, str) and item.value in sets:
+                    raise item.error(f"{item.value!r} is the name of a value set, compared here as plain text; "
+                                     f"to match its values write {prop}: {{in: {item.value}}}")
             conditions.append(Condition(prop, _values(cond, sets)))
         elif _typed(value) is not None:
+            if isinstance(value, str) and value in sets:
+                raise cond.error(f"{value!r} is the name of a value set, compared here as plain text; "
+                                 f"to match its values write {prop}: {{in: {value}}}")
             conditions.append(Condition(prop, frozenset({_typed(value)})))
         else:
             raise cond.error("expected a value, a list of values or {in: ...}/{not_in: ...}/{exists: ...}")

@@ -14,7 +14,7 @@ RFC 3339, and only these two functions translate.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 __all__ = [
     "US_PER_SECOND",
@@ -35,6 +35,8 @@ US_PER_HOUR = 60 * US_PER_MINUTE
 US_PER_DAY = 24 * US_PER_HOUR
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MIN_US = int((datetime(1000, 1, 1, tzinfo=timezone.utc) - _EPOCH).total_seconds()) * 1_000_000
+_MAX_US = int((datetime(9000, 1, 1, tzinfo=timezone.utc) - _EPOCH).total_seconds()) * 1_000_000
 _RFC3339 = re.compile(
     r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?P<offset>[Zz]|[+-]\d{2}:\d{2})?"
 )
@@ -45,11 +47,23 @@ class NaiveTimestamp(ValueError):
 
 
 def from_datetime(value: datetime) -> int:
-    """Microseconds since the epoch of an aware datetime."""
+    """Microseconds since the epoch of an aware datetime, in UTC years 1000-8999 (else ValueError).
+
+    The bounds leave room for every duration a config may add or subtract (ten years at most):
+    a deadline or an expiry computed from an event is always a valid date again.
+
+    >>> from_datetime(datetime.fromisoformat("9999-12-31T23:30:00-01:00"))
+    Traceback (most recent call last):
+    ...
+    ValueError: timestamp 9999-12-31T23:30:00-01:00 is outside the UTC years 1000-8999
+    """
     if value.tzinfo is None or value.utcoffset() is None:
         raise NaiveTimestamp(f"timestamp {value.isoformat()!r} has no UTC offset")
     delta = value - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * US_PER_SECOND + delta.microseconds
+    us = (delta.days * 86_400 + delta.seconds) * US_PER_SECOND + delta.microseconds
+    if not _MIN_US <= us < _MAX_US:
+        raise ValueError(f"timestamp {value.isoformat()} is outside the UTC years 1000-8999")
+    return us
 
 
 def parse_rfc3339(text: str) -> int:
@@ -67,10 +81,8 @@ def parse_rfc3339(text: str) -> int:
 
 
 def to_datetime(us: int) -> datetime:
-    """The aware UTC datetime of an epoch-microsecond timestamp."""
-    return datetime.fromtimestamp(us // US_PER_SECOND, tz=timezone.utc).replace(
-        microsecond=us % US_PER_SECOND
-    )
+    """The aware UTC datetime of an epoch-microsecond timestamp (before 1970 too, on every platform)."""
+    return _EPOCH + timedelta(microseconds=us)
 
 
 def format_rfc3339(us: int) -> str:

@@ -43,7 +43,24 @@ def test_cloudevents_structured_json_is_accepted():
           "time": "2026-01-05T10:00:00Z", "data": {"account_id": "acct-9", "user_id": "u", "properties": {"x": 1}}}
     ev = parse_event(orjson.dumps(ce))
     assert isinstance(ev, Event)
-    assert (ev.event_id, ev.account_id, ev.type, ev.properties) == ("ce-1", "acct-9", "session.started", {"x": 1})
+    assert (ev.event_id, ev.account_id, ev.type, ev.properties) == ("/app ce-1", "acct-9", "session.started", {"x": 1})
+
+
+def test_cloudevents_ids_are_unique_per_source_so_two_producers_ids_do_not_collide():
+    def ce(source: str | None, ce_id: str) -> bytes:
+        obj = {"specversion": "1.0", "id": ce_id, "type": "payment.failed", "time": "2026-01-05T10:00:00Z",
+               "data": {"account_id": "acct-1"}}
+        if source is not None:
+            obj["source"] = source
+        return orjson.dumps(obj)
+
+    billing, crm = parse_event(ce("/billing", "2")), parse_event(ce("/crm", "2"))
+    assert isinstance(billing, Event) and isinstance(crm, Event) and billing.event_id != crm.event_id
+    assert parse_event(ce("/billing", "2")).event_id == billing.event_id  # a redelivery is still one event
+    long = parse_event(ce("/" + "s" * 300, "2"))
+    assert isinstance(long, Event) and len(long.event_id) <= 128
+    refused = parse_event(ce(None, "2"))
+    assert isinstance(refused, EventError) and refused.reason == "missing_field" and "source" in refused.detail
 
 
 @pytest.mark.parametrize(
@@ -232,3 +249,13 @@ def test_common_shapes_take_the_native_path(monkeypatch):
     ]
     for line in lines:
         assert isinstance(parse_event(line), Event)
+
+
+@pytest.mark.parametrize("stamp", ["0001-01-01T00:10:00+01:00", "9999-12-31T23:30:00-01:00", "0999-12-31T23:59:59Z",
+                                   "9000-01-01T00:00:00Z"])
+def test_a_timestamp_outside_the_years_1000_to_8999_is_refused_not_a_later_crash(stamp):
+    """These parse as aware datetimes, but a firing's evidence or deadline computed from them is not a
+    date: the engine crashed on the chunk, every time, and the partition stalled."""
+    got = parse_event(orjson.dumps({"event_id": "e", "account_id": "a", "type": "payment.failed",
+                                    "occurred_at": stamp}))
+    assert isinstance(got, EventError) and got.reason == "invalid_timestamp"
