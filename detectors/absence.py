@@ -134,6 +134,9 @@ class Absence(Primitive):
         state.pending = self._decode_pending(pending)
         return state
 
+    def horizon_us(self) -> int:
+        return self.within_us
+
     def describe(self) -> str:
         after = " or ".join(s.describe() for s in self.after)
         expect = " or ".join(s.describe() for s in self.expect)

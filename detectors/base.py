@@ -131,6 +131,11 @@ class Primitive(ABC):
     def describe(self) -> str:
         """One line for people: what the rule watches and when it fires."""
 
+    def horizon_us(self) -> int:
+        """How long after an account's last relevant event its state can still decide a firing: the
+        stored state must outlive it (``engine.state_ttl`` is checked against it at start-up)."""
+        return 0
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}: {self.describe()})"
 

@@ -53,6 +53,7 @@ from schemas.config_yaml import (
     Mark,
     Node,
     Section,
+    format_duration,
     load_document,
     load_yaml,
     load_yaml_text,
@@ -198,6 +199,20 @@ def _check_responses(parsed: Mapping[str, Any]) -> None:
             )
 
 
+def _check_state_ttl(parsed: Mapping[str, Any]) -> None:
+    """The live store forgets an account ``state_ttl`` after its last write (the backtest never does): it
+    must outlive every trigger's horizon, or silent accounts — the ones that should fire — are forgotten."""
+    engine: EngineSettings = parsed["engine"]
+    for trigger in parsed["triggers"].values():
+        horizon = getattr(trigger.rule, "horizon_us", lambda: 0)()
+        need = horizon + engine.allowed_lateness_us
+        if horizon and engine.state_ttl_us < need:
+            raise ConfigError(
+                f"{trigger.mark}: triggers.{trigger.name}: its state must be kept {format_duration(need)} after an "
+                f"account's last event, but engine.state_ttl is {format_duration(engine.state_ttl_us)}; raise "
+                f"engine.state_ttl to at least {format_duration(need)}")
+
+
 #: The sections this package reads, in parse order (value sets first: the others use them).
 SECTIONS: tuple[Section, ...] = (
     Section("engine", _parse_engine, default=lambda _parsed: EngineSettings()),
@@ -218,7 +233,7 @@ def _build(root: Node, source: str, extra_sections: Sequence[Section],
     if trigger_kinds is not TRIGGER_KINDS:
         sections[-1] = Section("triggers", lambda node, parsed: _parse_triggers(node, parsed, trigger_kinds),
                                required=True, example=SECTIONS[-1].example)
-    parsed = load_document(root, sections + list(extra_sections), checks=[_check_responses])
+    parsed = load_document(root, sections + list(extra_sections), checks=[_check_responses, _check_state_ttl])
     return ForewarnConfig(
         source=source,
         engine=parsed["engine"],

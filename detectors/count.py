@@ -158,6 +158,9 @@ class Count(Primitive):
         state.pending = self._decode_pending(pending)
         return state
 
+    def horizon_us(self) -> int:
+        return self.window_us
+
     def describe(self) -> str:
         counted = " or ".join(s.describe() for s in self.event)
         text = f"{self.threshold} x {counted} within {format_duration(self.window_us)}"

@@ -108,6 +108,12 @@ class HabitSilence(Primitive):
                     state.last, state.mask = last, mask
                     self._fire(state, out)
                 shift = ts // US_PER_DAY - last // US_PER_DAY
+                if shift < 0:
+                    # before the last activity folded: never in order, but a store overlap could replay one;
+                    # it marks its own day and moves nothing (a negative shift used to raise, for good)
+                    if -shift < of_days:
+                        mask |= 1 << -shift
+                    continue
                 if shift:
                     mask = ((mask << shift) | 1) & full if shift < of_days else 1
                 last = ts
@@ -148,6 +154,9 @@ class HabitSilence(Primitive):
         state = HabitState(None if last is None else int(last), int(mask), bool(fired))
         state.pending = self._decode_pending(pending)
         return state
+
+    def horizon_us(self) -> int:
+        return self.silence_us + self.of_days * US_PER_DAY
 
     def describe(self) -> str:
         acts = " or ".join(s.describe() for s in self.activity)

@@ -52,6 +52,7 @@ class RedisDetectorStore(Store, RedisOutbox):
         self._apply = client.register_script(_APPLY)
         self._due = client.register_script(_DUE)
         self._loaded_offset: dict[int, int] = {}
+        self._loaded_seq: dict[int, int] = {}  # the record's write sequence as loaded (compared with the offset)
 
     def keys(self, partition: int) -> PartitionKeys:
         return PartitionKeys(self.namespace, partition)
@@ -62,15 +63,16 @@ class RedisDetectorStore(Store, RedisOutbox):
         keys = self.keys(partition)
         ids = list(account_ids)
         pipe = self.client.pipeline(transaction=False)
-        pipe.hmget(keys.record, "watermark", "max_ts", "applied_offset")
+        pipe.hmget(keys.record, "watermark", "max_ts", "applied_offset", "seq")
         if ids:
             pipe.mget([keys.account(a) for a in ids])
         replies = pipe.execute()
-        wm, max_ts, applied = replies[0]
+        wm, max_ts, applied, seq = replies[0]
         record = PartitionRecord()
         if applied is not None:
             record = PartitionRecord(int(wm), int(max_ts), int(applied))
         self._loaded_offset[partition] = record.applied_offset
+        self._loaded_seq[partition] = int(seq) if seq is not None else 0
         accounts: dict[str, AccountState] = {}
         if ids:
             decode = self.codec.decode
@@ -97,9 +99,10 @@ class RedisDetectorStore(Store, RedisOutbox):
             outbox = [firing_record(f) for f in changes.firings]
         expected = self._loaded_offset.get(partition, -1)
         rec = changes.record
+        expected_seq = self._loaded_seq.get(partition, 0)
         args: list[object] = [
             expected, rec.watermark, rec.max_ts, rec.applied_offset, changes.ttl_us // 1000, keys.account_prefix,
-            len(changes.put), len(changes.delete), len(changes.wakes), len(outbox),
+            len(changes.put), len(changes.delete), len(changes.wakes), len(outbox), expected_seq,
         ]
         encode = self.codec.encode
         for aid, acct in changes.put.items():
@@ -108,11 +111,14 @@ class RedisDetectorStore(Store, RedisOutbox):
         for aid, wake in changes.wakes.items():
             args += (aid, "" if wake is None else wake)
         args += [r.encode() for r in outbox]
-        ok, stored = self._apply(keys=[keys.record, keys.wakes, keys.outbox], args=args)
+        ok, *stored = self._apply(keys=[keys.record, keys.wakes, keys.outbox], args=args)
         if not ok:
-            raise StaleOwner(f"partition {partition} of {self.namespace}: applied offset is {stored.decode()} "
-                             f"in Redis, {expected} when loaded; another worker owns it now")
+            offset, seq = (int(v) for v in stored)
+            raise StaleOwner(f"partition {partition} of {self.namespace}: applied offset and write sequence are "
+                             f"{offset}/{seq} in Redis, {expected}/{expected_seq} when loaded; another worker owns "
+                             "it now")
         self._loaded_offset[partition] = rec.applied_offset
+        self._loaded_seq[partition] = int(stored[0])
 
     # -- outbox ----------------------------------------------------------------------
 

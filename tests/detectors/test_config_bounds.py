@@ -51,3 +51,13 @@ def test_a_salt_longer_than_the_decision_contract_allows_is_refused(tmp_path):
         "policy:\n  holdout: {share: 10%, salt: " + "x" * 65 + "}\n"
     with pytest.raises(ConfigError, match="experiment salt"):
         load_config(_write(tmp_path, text))
+
+
+def test_a_state_ttl_shorter_than_a_triggers_horizon_is_refused_at_the_trigger(tmp_path):
+    """Redis forgets an account state_ttl after its last write; an onboarded account silent for 7 days is the
+    one that must fire, so a 2-day TTL would silently lose every onboarding_stalled firing (not the backtest's)."""
+    text = BASE.replace("WHERE", "{in: core_features}").replace("WITHIN", "7d").replace(
+        "engine:\n", "engine:\n  state_ttl: 2d\n")
+    with pytest.raises(ConfigError, match=r"triggers.stalled: .* engine.state_ttl is 2d; raise engine.state_ttl") as err:
+        load_config(_write(tmp_path, text))
+    assert f"{tmp_path / 'f.yaml'}:7:" in str(err.value)

@@ -80,3 +80,21 @@ def test_a_stale_confirmation_never_drops_entries_it_did_not_publish(client):
     store.apply(1, Changes(PartitionRecord(0, 0, 7), firings=[later]))
     assert store.confirm_published(1, old_owner_read) == 0          # the old owner's late confirmation
     assert [orjson.loads(r.value)["firing_id"] for r in store.outbox(1)] == [later.firing_id]
+
+
+def test_a_write_that_leaves_the_offset_as_it_was_still_refuses_a_stale_owner(client):
+    """An idle advance moves the watermark and folds accounts without a new offset: the offset alone
+    cannot tell that another owner wrote, the write sequence does (else the watermark went back)."""
+    from event_factory import default_engine
+
+    codec = default_engine().codec
+    ns = f"test-{uuid.uuid4().hex[:8]}"
+    zombie, owner = RedisDetectorStore(client, codec, ns), RedisDetectorStore(client, codec, ns)
+    owner.load(0, ())
+    owner.apply(0, Changes(PartitionRecord(10, 20, 5)))
+    zombie.load(0, ())  # both have read offset 5
+    owner.load(0, ())
+    owner.apply(0, Changes(PartitionRecord(500, 20, 5)))  # the owner's idle advance: same offset
+    with pytest.raises(StaleOwner, match="write sequence"):
+        zombie.apply(0, Changes(PartitionRecord(100, 20, 5)))
+    assert owner.record(0) == PartitionRecord(500, 20, 5)
