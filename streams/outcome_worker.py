@@ -48,7 +48,7 @@ from dataclasses import dataclass
 
 import orjson
 import redis
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from detectors.config import ForewarnConfig
@@ -62,7 +62,8 @@ from interventions.measurement.outcomes import OutcomeTracker
 from schemas.catalogue import SuccessMetric
 from schemas.event import Event, parse_event
 from schemas.timefmt import US_PER_DAY, US_PER_HOUR, US_PER_SECOND
-from streams.errors import KafkaUnavailable, StreamsError
+from streams.consume import records_of
+from streams.errors import StreamsError
 from streams.outcomes import OutcomeGauges
 from streams.settings import Settings
 from streams.stores.outcome_redis import (
@@ -440,16 +441,7 @@ class OutcomeWorker:
         try:
             self.refresh_gauges()
             while not stop.is_set():
-                msgs = consumer.consume(self.settings.max_poll_records, timeout=POLL_TIMEOUT_S)
-                records = []
-                for m in msgs:
-                    err = m.error()
-                    if err is None:
-                        records.append(m)
-                    elif err.fatal():
-                        raise KafkaUnavailable(f"consumer failed: {err.str()}")
-                    elif err.code() != KafkaError._PARTITION_EOF:
-                        log.warning("consume error on %s: %s", m.topic(), err.str())
+                records = records_of(consumer.consume(self.settings.max_poll_records, timeout=POLL_TIMEOUT_S))
                 if records:
                     self.process_batch(records)
                 if self._assigned:

@@ -35,7 +35,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import redis
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
@@ -48,6 +48,7 @@ from interventions.ratelimit import TokenBucket
 from interventions.retry import Backoff
 from schemas.command import InterventionCommand
 from schemas.receipt import Receipt
+from streams.consume import records_of
 from streams.dispatcher.claims import Claimable, ClaimState, ClaimStore, Heartbeat
 from streams.dispatcher.kafka_channel import KafkaChannel
 from streams.dispatcher.metrics import DispatcherMetrics
@@ -170,16 +171,7 @@ class Dispatcher:
                  self.topics.intervention_commands, self.conf.group_id, ", ".join(sorted(self.channels)))
         try:
             while not stop.is_set():
-                msgs = self.consumer.consume(self.conf.batch_size, timeout=self.conf.poll_timeout_s)
-                records = []
-                for m in msgs:
-                    err = m.error()
-                    if err is None:
-                        records.append(m)
-                    elif err.fatal():
-                        raise KafkaUnavailable(f"consumer failed: {err.str()}")
-                    elif err.code() != KafkaError._PARTITION_EOF:
-                        log.warning("consume error on %s: %s", m.topic(), err.str())
+                records = records_of(self.consumer.consume(self.conf.batch_size, timeout=self.conf.poll_timeout_s))
                 if records:
                     self.process_batch(records)
         finally:
