@@ -66,12 +66,17 @@ def chunk_bytes(records: Sequence[Any]) -> int:
 
     A null key or value counts as -1 (the client's convention); the sum is used
     for the in-flight budget, where that error does not matter and a correction
-    would cost another pass over every record.
+    would cost another pass over every record — but it is never below zero: a
+    chunk of null-key, null-value records (which the contract dead-letters) summed
+    to -2, and releasing that from the budget took it below zero, which killed the
+    partition's lane silently and, with the bytes it never gave back, the worker.
 
     >>> chunk_bytes([PlainRecord(0, b"ab", b"xyz"), PlainRecord(1, b"k", b"q")])
     7
+    >>> chunk_bytes([PlainRecord(0, None, None)])
+    0
     """
-    return sum(r.serialized_key_size + r.serialized_value_size for r in records)
+    return max(0, sum(r.serialized_key_size + r.serialized_value_size for r in records))
 
 
 @dataclass(slots=True)
