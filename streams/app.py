@@ -107,6 +107,27 @@ class Runtimes:
         return self._policy
 
 
+def has_backlog(view: tuple[int | None, int | None, int | None] | None) -> bool:
+    """Whether a partition's last fetch saw records it has not applied yet, from the consumer's
+    ``offset_view`` entry (log end, committed, highest acknowledged).
+
+    A partition that sends nothing is idle and its watermark may follow the clock; one that is behind
+    (a stalled fetch, a full in-flight budget) is not: advancing it would make its backlog late. One
+    offset short is not a backlog: a transaction's commit marker (``forewarn dlq replay`` publishes in
+    transactions) can end a partition and is never delivered as a record.
+
+    >>> has_backlog((100, 40, 99)), has_backlog((100, 40, 60)), has_backlog((100, 100, None)), has_backlog(None)
+    (False, True, False, False)
+    >>> has_backlog((101, 40, 99))  # a trailing commit marker
+    False
+    """
+    if view is None or view[0] is None:
+        return False
+    end, committed, acked = view
+    done = max(acked + 1 if acked is not None else 0, committed or 0)
+    return end - done > 1
+
+
 def create_app(settings: Settings, registry: CollectorRegistry | None = None) -> faust.App:
     """A Faust app wired to ``settings``: broker, credentials, serializers, agents, health, metrics."""
     registry = registry or CollectorRegistry()
@@ -149,8 +170,9 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         @app.timer(max(0.5, min(5.0, settings.idle_advance_after_s / 4)), name="forewarn.detect.idle_advance")
         async def _idle_advance() -> None:
             loop = asyncio.get_running_loop()
+            view = app.consumer.offset_view() if hasattr(app.consumer, "offset_view") else {}
             for tp in list(app.consumer.assignment()):
-                if tp.topic == source:
+                if tp.topic == source and not has_backlog(view.get((tp.topic, tp.partition))):
                     await loop.run_in_executor(executor, runtimes.detect.advance_idle, tp.partition)
 
     install_worker_health(app, settings)
