@@ -10,7 +10,7 @@ from pathlib import Path
 
 from forewarn.devinfra.errors import DevInfraError
 
-__all__ = ["ServerProcess", "free_port", "ensure_port_free", "pid_alive", "stop_pid", "tail"]
+__all__ = ["SPAWNED", "ServerProcess", "free_port", "ensure_port_free", "pid_alive", "stop_pid", "tail"]
 
 
 def free_port() -> int:
@@ -76,6 +76,10 @@ def tail(path: Path, lines: int = 5) -> str:
         return ""
 
 
+#: Pids of the servers this process started (trusted as they are; others are checked by command line).
+SPAWNED: set[int] = set()
+
+
 class ServerProcess:
     """A server started in a session of its own (``pid`` leads its process group).
 
@@ -91,6 +95,8 @@ class ServerProcess:
     signature = ""
 
     def ours(self) -> bool:
+        if self.pid in SPAWNED:
+            return True  # started by this process: between fork and exec its command line is still ours
         try:
             cmdline = Path(f"/proc/{self.pid}/cmdline").read_bytes()
         except OSError:
