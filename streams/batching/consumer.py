@@ -83,6 +83,8 @@ class BatchConsumer(faust_aiokafka.Consumer):
         #: partition -> first offset dropped unprocessed while the partition stayed
         #: ours; its next chunk must start there, or a hole would be applied past
         self._resume_from: dict[TP, int] = {}
+        #: the crash a cancelled failure path handed to a task of its own (kept referenced)
+        self._crashing: asyncio.Task | None = None
 
     # -- acknowledgement ------------------------------------------------------
 
@@ -147,13 +149,18 @@ class BatchConsumer(faust_aiokafka.Consumer):
         if runtime is not None:
             runtime.failure = failure
         self.log.error("%s", failure, exc_info=failure.cause)
+        # Armed first: this runs in the failed lane's task, which a revocation's timeout may cancel
+        # during the commit below; the worker must go down all the same.
+        _exit_if_stuck(HARD_EXIT_AFTER_S)
         try:
             # keep the other partitions' finished work: the failed lane acknowledged
             # nothing from its failing chunk on, so committing now is safe
             await asyncio.wait_for(self.commit(), timeout=10.0)
+        except asyncio.CancelledError:
+            self._crashing = asyncio.get_running_loop().create_task(self.app.crash(failure))
+            raise
         except Exception as exc:
             self.log.warning("commit before stopping failed: %r", exc)
-        _exit_if_stuck(HARD_EXIT_AFTER_S)
         await self.app.crash(failure)
 
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
