@@ -153,9 +153,11 @@ def _cloudevent_id(source: str, ce_id: str) -> str:
     >>> len(_cloudevent_id("/" + "s" * 200, "2"))
     67
     """
+    if not ce_id:
+        return ce_id  # refused by the id check, as any empty id
     joined = f"{source} {ce_id}"
-    if len(joined) <= 128 or not ce_id:
-        return joined if ce_id else ce_id
+    if len(joined) <= 128:
+        return joined
     return "ce:" + hashlib.sha256(f"{source}\x1f{ce_id}".encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -167,7 +169,7 @@ def _from_cloudevent(obj: dict) -> dict | EventError:
     account = data.get("account_id", obj.get("subject"))
     props = data.get("properties", {k: v for k, v in data.items() if k not in ("account_id", "user_id")})
     ce_id, source = obj.get("id"), obj.get("source")
-    if ce_id is not None and not isinstance(source, str) or source == "":
+    if source == "" or (ce_id is not None and not isinstance(source, str)):
         return _error("missing_field", "CloudEvent lacks its source (an id is unique only within its source)")
     mapped = {
         # CloudEvents ids are unique per source: two producers may both send id "2"

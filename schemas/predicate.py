@@ -168,6 +168,13 @@ def _values(node: Node, sets: Mapping[str, frozenset[Any]]) -> frozenset[tuple[s
     return frozenset(_typed(v) for v in raw)
 
 
+def _refuse_set_name(node: Node, prop: str, sets: Mapping[str, frozenset[Any]]) -> None:
+    """A value-set name written where a value goes would be compared as plain text and match nothing."""
+    if isinstance(node.value, str) and node.value in sets:
+        raise node.error(f"{node.value!r} is the name of a value set, compared here as plain text; "
+                         f"to match its values write {prop}: {{in: {node.value}}}")
+
+
 def read_predicate(node: Node, sets: Mapping[str, frozenset[Any]]) -> Predicate:
     """Read a ``where:`` mapping (see the module docstring) into a :class:`Predicate`."""
     where = node.as_map("{feature: {in: [reports, dashboards]}}")
@@ -190,14 +197,10 @@ def read_predicate(node: Node, sets: Mapping[str, frozenset[Any]]) -> Predicate:
                 conditions.append(Condition(prop, _values(arg, sets), negate=(op == "not_in")))
         elif isinstance(value, list):
             for item in cond.as_list():
-                if isinstance(item.value, str) and item.value in sets:
-                    raise item.error(f"{item.value!r} is the name of a value set, compared here as plain text; "
-                                     f"to match its values write {prop}: {{in: {item.value}}}")
+                _refuse_set_name(item, prop, sets)
             conditions.append(Condition(prop, _values(cond, sets)))
         elif _typed(value) is not None:
-            if isinstance(value, str) and value in sets:
-                raise cond.error(f"{value!r} is the name of a value set, compared here as plain text; "
-                                 f"to match its values write {prop}: {{in: {value}}}")
+            _refuse_set_name(cond, prop, sets)
             conditions.append(Condition(prop, frozenset({_typed(value)})))
         else:
             raise cond.error("expected a value, a list of values or {in: ...}/{not_in: ...}/{exists: ...}")

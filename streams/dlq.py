@@ -275,8 +275,8 @@ def _due_for_reason(ledger: ReplayLedger, settings: Settings, dlq_topic: str, pa
     return ledger.due(partition, offset, reason)
 
 
-def fence_replay(settings: Settings, dlq_topic: str, reason: str | None = None, timeout: float = 30.0) -> None:
-    """Abort whatever a killed run of this replay left open, so its group's offsets can be read."""
+def fence_replay(settings: Settings, dlq_topic: str, timeout: float = 30.0) -> None:
+    """Abort whatever a killed run of a replay of ``dlq_topic`` (any reason) left open, so offsets can be read."""
     _transactional_producer(settings, dlq_topic, timeout).flush(timeout)
 
 

@@ -176,9 +176,24 @@ class HealthState:
 # -- connection probes -------------------------------------------------------------------
 
 
+def _password_spans(url: str) -> list[tuple[int, int]]:
+    """Where a URL holds passwords: after the user name (up to the last ``@``), and in ``password=`` query
+    parameters past it (redis-py reads both), whatever characters they hold."""
+    spans: list[tuple[int, int]] = []
+    rest = url.find("://") + 3
+    after = rest
+    if rest >= 3:
+        at = url.rfind("@", rest)
+        colon = url.find(":", rest, at) if at >= 0 else -1
+        if colon >= 0:
+            spans.append((colon + 1, at))
+            after = at
+    spans += [m.span(2) for m in _QUERY_PASSWORD.finditer(url, after)]
+    return spans
+
+
 def masked_url(url: str) -> str:
-    """A URL safe to print: the password, if any, replaced by ``***`` — in the user part or as a
-    ``password=`` query parameter (redis-py reads both), whatever characters it holds.
+    """A URL safe to print: every password it holds (see ``_password_spans``) replaced by ``***``.
 
     >>> masked_url("rediss://forewarn:s3cret@10.0.0.7:6380/0")
     'rediss://forewarn:***@10.0.0.7:6380/0'
@@ -189,27 +204,19 @@ def masked_url(url: str) -> str:
     >>> masked_url("redis://u:pa#s/s@host:6379/0")
     'redis://u:***@host:6379/0'
     """
-    scheme, sep, rest = url.partition("://")
-    if sep:
-        at = rest.rfind("@")
-        if at >= 0 and ":" in rest[:at]:
-            rest = f"{rest[:at].split(':', 1)[0]}:***{rest[at:]}"
-        url = f"{scheme}://{rest}"
-    return _QUERY_PASSWORD.sub(r"\1***", url)
+    for start, end in reversed(_password_spans(url)):
+        url = f"{url[:start]}***{url[end:]}"
+    return url
 
 
-_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#]*")
+_QUERY_PASSWORD = re.compile(r"([?&]password=)([^&#]*)")
 
 
 def _secrets(settings: Settings) -> list[str]:
     sec = settings.kafka_security
     out = [s.get_secret_value() for s in (sec.sasl_password, sec.ssl_key_password) if s is not None]
     url = settings.redis_url.get_secret_value()
-    scheme, sep, rest = url.partition("://")
-    at = rest.rfind("@")
-    if sep and at >= 0 and ":" in rest[:at]:
-        out.append(rest[:at].split(":", 1)[1])
-    out += [m.group(2) for m in re.finditer(r"([?&]password=)([^&#]*)", url)]
+    out += [url[start:end] for start, end in _password_spans(url)]
     return [s for s in out if s]
 
 

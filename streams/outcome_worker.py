@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -61,7 +60,7 @@ from interventions.measurement.errors import HistoryError
 from interventions.measurement.outcomes import OutcomeTracker
 from schemas.catalogue import SuccessMetric
 from schemas.event import Event, parse_event
-from schemas.timefmt import US_PER_DAY, US_PER_HOUR, US_PER_SECOND
+from schemas.timefmt import US_PER_DAY, US_PER_HOUR
 from streams.consume import records_of
 from streams.errors import StreamsError
 from streams.outcomes import OutcomeGauges
@@ -186,8 +185,7 @@ class OutcomeWorker:
 
         parsed: list[Event] = []
         invalid_events = 0
-        lead = self.settings.max_event_lead_s  # the detect worker dead-letters these as "future"
-        horizon = int((time.time() + lead) * US_PER_SECOND) if lead else None
+        horizon = self.settings.latest_event_us()  # the detect worker dead-letters later ones as "future"
         for _, value in new_events:
             ev = parse_event(value)
             if isinstance(ev, Event) and (horizon is None or ev.ts <= horizon):

@@ -13,6 +13,7 @@ well, so the output of ``forewarn dev env`` configures every tool.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Literal
 
@@ -172,6 +173,12 @@ class Settings(BaseSettings):
         if context is not None:
             return faust.SSLCredentials(context)
         return None
+
+    def latest_event_us(self) -> int | None:
+        """The latest ``occurred_at`` (epoch µs) a worker accepts now (``max_event_lead_s`` ahead of its
+        clock), or None when there is no limit; later events are refused as ``future``."""
+        lead = self.max_event_lead_s
+        return int((time.time() + lead) * 1_000_000) if lead else None
 
     def redis_kwargs(self) -> dict[str, object]:
         """Keyword arguments for ``redis.from_url`` (TLS files when ``rediss://``)."""

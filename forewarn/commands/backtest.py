@@ -108,25 +108,20 @@ def _read_chunks(path: Path, chunk_bytes: int) -> Iterator[tuple[list[bytes], in
             yield lines, sum(len(line) for line in lines)
 
 
-def _shard_of_bytes(line: bytes, shards: int, partitions: int = DEFAULT_PARTITIONS) -> int:
-    """The shard of the account a line's bytes plainly name, or -1 when they do not (every shard parses it).
+class _Router:
+    """The shard of the account a line's bytes plainly name, with the shard of each account's bytes remembered.
 
     Only a guess: the first ``"account_id":"..."`` may be a nested one. The shard it names parses the
-    line and checks the parsed account, so a wrong guess is seen (and the run replayed in one process).
+    line and checks the parsed account (``of_account``), so a wrong guess is seen (and the run replayed
+    in one process); a line that does not name its account plainly is parsed by every shard. One
+    regular-expression search and one dict lookup a line (``_Shard.parse`` inlines them): routing is
+    paid by every shard on every line.
 
-    >>> _shard_of_bytes(b'{"account_id":"acct-1","type":"x"}', 2), _shard_of_bytes(b'{"type":"x"}', 2)
-    (1, -1)
-    >>> _shard_of_bytes(b'{"account_id":"a\\u0041"}', 2)  # an escape: only the parsed id is sure
+    >>> router = _Router(2, 4)
+    >>> router.learn(router.search(b'{"account_id":"acct-1","type":"x"}')[1]), router.search(b'{"type":"x"}')
+    (1, None)
+    >>> router.learn(router.search(b'{"account_id":"a\\u0041"}')[1])  # an escape: only the parsed id is sure
     -1
-    """
-    return _Router(shards, partitions)(line)
-
-
-class _Router:
-    """``_shard_of_bytes`` for every line of a replay, with the shard of each account's bytes remembered.
-
-    One regular-expression search and one dict lookup a line: routing is paid by every shard on every
-    line, and the three ``find`` calls and the CRC-32 it replaces cost twice as much.
     """
 
     _ACCOUNT = re.compile(rb'"account_id":"([^"]*)"')
@@ -136,13 +131,6 @@ class _Router:
         self.search = self._ACCOUNT.search
         self.known: dict[bytes, int] = {}
         self._parsed: dict[str, int] = {}
-
-    def __call__(self, line: bytes) -> int:
-        match = self.search(line)
-        if match is None:
-            return -1
-        owner = self.known.get(match[1])
-        return self.learn(match[1]) if owner is None else owner
 
     def learn(self, raw: bytes) -> int:
         """The shard of an account's raw bytes, seen for the first time (``_Shard.parse`` inlines the rest)."""

@@ -2,39 +2,28 @@
 
 from __future__ import annotations
 
-import logging
-import signal
-import threading
 from pathlib import Path
 
 import typer
 from rich.console import Console
 
-from forewarn.commands.common import load_settings
+from forewarn.commands.common import load_settings, serve, service_settings
 
 __all__ = ["register", "run_dispatcher"]
 
 
 def run_dispatcher(config: Path | None, metrics_port: int | None, loglevel: str) -> None:
-    from prometheus_client import CollectorRegistry, start_http_server
+    from prometheus_client import CollectorRegistry
 
     from streams.config import load_config
     from streams.dispatcher.worker import Dispatcher, build_channels
 
-    logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    overrides = {"config_path": config} if config is not None else {}
-    settings = load_settings(**overrides)
+    settings = service_settings(config, loglevel)
     cfg = load_config(settings.config_path)
     specs = cfg.extra["channels"]
     channels = build_channels(specs, settings)
     registry = CollectorRegistry()
-    port = metrics_port if metrics_port is not None else settings.metrics_port
-    if port:
-        start_http_server(port, addr=settings.worker_web_host, registry=registry)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    Dispatcher(settings, channels, specs, registry).run(stop)
+    serve(settings, metrics_port, registry, lambda stop: Dispatcher(settings, channels, specs, registry).run(stop))
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:

@@ -2,40 +2,28 @@
 
 from __future__ import annotations
 
-import logging
-import signal
-import threading
 from pathlib import Path
 
 import typer
 
-from forewarn.commands.common import load_settings
+from forewarn.commands.common import serve, service_settings
 
 __all__ = ["register", "run_outcomes"]
 
 
 def run_outcomes(config: Path | None, metrics_port: int | None, loglevel: str) -> None:
-    from prometheus_client import CollectorRegistry, start_http_server
+    from prometheus_client import CollectorRegistry
 
     from streams.config import apply_settings, load_config
     from streams.health import preflight
     from streams.outcome_worker import OutcomeWorker
 
-    logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    overrides = {"config_path": config} if config is not None else {}
-    settings = load_settings(**overrides)
+    settings = service_settings(config, loglevel)
     cfg = apply_settings(load_config(settings.config_path), settings)
     # Unreachable Kafka or Redis, wrong credentials: one clear line and exit 1, not a retry loop.
     preflight(settings)
     registry = CollectorRegistry()
-    worker = OutcomeWorker(settings, cfg, registry)
-    port = metrics_port if metrics_port is not None else settings.metrics_port
-    if port:
-        start_http_server(port, addr=settings.worker_web_host, registry=registry)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    worker.run(stop)
+    serve(settings, metrics_port, registry, OutcomeWorker(settings, cfg, registry).run)
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:

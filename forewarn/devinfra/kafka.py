@@ -19,7 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from forewarn.devinfra.errors import DevInfraError
-from forewarn.devinfra.procs import SPAWNED, ServerProcess, ensure_port_free, free_port, tail
+from forewarn.devinfra.procs import (
+    ServerProcess,
+    ensure_port_free,
+    free_port,
+    spawn,
+    tail,
+)
 
 __all__ = ["DEPLOY_DIR", "KafkaBroker", "resolve_jars", "start_kafka", "wait_for_kafka"]
 
@@ -153,9 +159,7 @@ def start_kafka(data_dir: Path, port: int | None = None, partitions: int = 4,
         if fmt.returncode != 0:
             raise DevInfraError(f"Kafka storage format failed: {(fmt.stdout + fmt.stderr).strip()[-300:]}")
     out = open(data_dir / "logs" / "stdout.log", "ab")
-    proc = subprocess.Popen(jvm + ["kafka.Kafka", str(props)], stdout=out, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
-    SPAWNED.add(proc.pid)
+    proc = spawn(jvm + ["kafka.Kafka", str(props)], stdout=out, stderr=subprocess.STDOUT)
     broker = KafkaBroker(proc.pid, port, controller_port, data_dir)
     if progress:
         progress(f"waiting for Kafka on {broker.bootstrap}")

@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 from forewarn.devinfra.errors import DevInfraError
 
-__all__ = ["SPAWNED", "ServerProcess", "free_port", "ensure_port_free", "pid_alive", "stop_pid", "tail"]
+__all__ = ["SPAWNED", "ServerProcess", "spawn", "free_port", "ensure_port_free", "pid_alive", "stop_pid", "tail"]
 
 
 def free_port() -> int:
@@ -78,6 +80,13 @@ def tail(path: Path, lines: int = 5) -> str:
 
 #: Pids of the servers this process started (trusted as they are; others are checked by command line).
 SPAWNED: set[int] = set()
+
+
+def spawn(args: list[str], **popen_kwargs: Any) -> subprocess.Popen:
+    """Start a server in a session of its own (its pid leads its process group), remembered in ``SPAWNED``."""
+    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True, **popen_kwargs)
+    SPAWNED.add(proc.pid)
+    return proc
 
 
 class ServerProcess:

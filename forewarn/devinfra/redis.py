@@ -10,7 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from forewarn.devinfra.errors import DevInfraError
-from forewarn.devinfra.procs import SPAWNED, ServerProcess, ensure_port_free, free_port, tail
+from forewarn.devinfra.procs import (
+    ServerProcess,
+    ensure_port_free,
+    free_port,
+    spawn,
+    tail,
+)
 
 __all__ = ["RedisServer", "redis_server_binary", "start_redis", "wait_for_redis"]
 
@@ -75,9 +81,7 @@ def start_redis(data_dir: Path, port: int | None = None, extra_args: list[str] |
         "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
         "--maxmemory-policy", "noeviction",
     ] + list(extra_args or [])
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
-    SPAWNED.add(proc.pid)
+    proc = spawn(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     server = RedisServer(proc.pid, port, data_dir)
     try:
         wait_for_redis(server.url, timeout, alive=server.alive, log_path=server.log_path)

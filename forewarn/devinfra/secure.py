@@ -37,7 +37,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from forewarn.devinfra.errors import DevInfraError
 from forewarn.devinfra.kafka import KafkaBroker, start_kafka, wait_for_kafka
-from forewarn.devinfra.procs import SPAWNED, ServerProcess, free_port, tail
+from forewarn.devinfra.procs import ServerProcess, free_port, spawn, tail
 from forewarn.devinfra.redis import redis_server_binary, wait_for_redis
 
 __all__ = ["CertificateAuthority", "CertFiles", "SecureKafka", "TlsRedis", "start_secure_kafka", "start_tls_redis"]
@@ -255,9 +255,7 @@ def start_tls_redis(data_dir: Path, ca: CertificateAuthority, acl_users: dict[st
     for user, password in acl_users.items():
         # Full key, channel and command access: what a Forewarn worker needs, nothing about other users.
         args += ["--user", user, "on", f">{password}", "~*", "&*", "+@all"]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
-    SPAWNED.add(proc.pid)
+    proc = spawn(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     redis = TlsRedis(proc.pid, port, data_dir, ca.cert_path, client)
     user, password = next(iter(acl_users.items()))
     try:

@@ -46,6 +46,7 @@ __all__ = ["DetectRuntime", "watermark_marker"]
 
 log = logging.getLogger("forewarn.detect")
 
+
 def watermark_marker(partition: int, watermark: int) -> OutboxRecord:
     """A record on the firings topic's same-numbered partition carrying this partition's watermark.
 
@@ -151,14 +152,14 @@ class DetectRuntime:
             offsets: list[int] = []
             source_of: dict[int, Any] = {}
             invalid: list[tuple[Any, EventError]] = []
-            lead = self.settings.max_event_lead_s
-            horizon = int((time.time() + lead) * US_PER_SECOND) if lead else None
+            horizon = self.settings.latest_event_us()
             for rec in records:
                 parsed = parse_event(rec.value)
                 if isinstance(parsed, EventError):
                     invalid.append((rec, parsed))
                 elif horizon is not None and parsed.ts > horizon:
-                    invalid.append((rec, EventError("future", f"occurred_at is more than {lead:g} s ahead of the "
+                    invalid.append((rec, EventError("future", f"occurred_at is more than "
+                                                              f"{self.settings.max_event_lead_s:g} s ahead of the "
                                                               "worker's clock (max_event_lead_s)")))
                 else:
                     events.append(parsed)
