@@ -171,9 +171,9 @@ class DropOffDetector:
         counts = self.counts
         lateness = self.allowed_lateness_us
         applied = self.applied_offset
-        count = self._count
+        accounts = self.accounts
         watermark, max_ts = self.watermark, self.max_ts
-        accepted = late = replayed = 0
+        accepted = late = replayed = duplicates = 0
         for i, ev in enumerate(events):
             if offsets is not None and offsets[i] <= applied:
                 replayed += 1
@@ -189,11 +189,23 @@ class DropOffDetector:
                     watermark = ts - lateness
                     if self.closed_through is None or watermark >= (self.closed_through + 2) * US_PER_DAY:
                         self._move_watermark(watermark, out)  # a day ends: score every account
-            count(ev)
+            # Count the event into its account's open day (inlined here: this runs for every event).
+            if ev.type == TICK_TYPE:
+                continue  # a watermark tick moves time, it is nobody's usage
+            day = ts // US_PER_DAY
+            acct = accounts.get(ev.account_id)
+            if acct is None or (acct.profile.days == 0 and day < acct.profile.first_day):
+                acct = self._new_account(ev.account_id, day)
+            tally = acct.tallies.get(day)
+            if tally is None:
+                tally = acct.tallies[day] = DayTally()
+            if not tally.add(ev):
+                duplicates += 1
         self.watermark, self.max_ts = max(self.watermark, watermark), max_ts
         counts.accepted += accepted
         counts.late += late
         counts.replayed += replayed
+        counts.duplicates += duplicates
         if last_offset is not None:
             self.applied_offset = max(self.applied_offset, last_offset)
         elif offsets:
@@ -233,22 +245,15 @@ class DropOffDetector:
             self._close_day(self.closed_through + 1, out)
             self.closed_through += 1
 
-    def _count(self, ev: EventLike) -> None:
-        if ev.type == TICK_TYPE:
-            return  # a watermark tick moves time, it is nobody's usage
-        day = ev.ts // US_PER_DAY
-        acct = self.accounts.get(ev.account_id)
+    def _new_account(self, account_id: str, day: int) -> AccountDrop:
+        """The account an event of ``day`` counts into when it is new, or has folded no day yet."""
+        acct = self.accounts.get(account_id)
         if acct is None:
-            acct = self.accounts[ev.account_id] = AccountDrop(ActivityProfile(first_day=day),
-                                                              self.scorer.new_memory())
-            bisect.insort(self._order, ev.account_id)
+            acct = self.accounts[account_id] = AccountDrop(ActivityProfile(first_day=day), self.scorer.new_memory())
+            bisect.insort(self._order, account_id)
         elif acct.profile.days == 0 and day < acct.profile.first_day:
             acct.profile.first_day = day  # an earlier event of a new account, within the lateness
-        tally = acct.tallies.get(day)
-        if tally is None:
-            tally = acct.tallies[day] = DayTally()
-        if not tally.add(ev):
-            self.counts.duplicates += 1
+        return acct
 
     def _close_day(self, day: int, out: list[Firing]) -> None:
         scorer, policy, horizons = self.scorer, self.policy, self.horizons
@@ -259,33 +264,42 @@ class DropOffDetector:
         estimate = self.threshold.estimate if threshold is None else None
         hook = self.on_day
         accounts = self.accounts
+        score_one, should_fire = scorer.score_one, policy.should_fire
         judged: list[tuple[str, AccountDrop, dict[str, float], DayTally | None, float | None, bool, bool]] = []
         firings_before = len(out)
+        scored = 0
         # Pass 1: fold the day, score and decide against the model as it stood when the day began.
         for aid in self._order:
             acct = accounts[aid]
-            if acct.profile.first_day > day:
+            profile = acct.profile
+            if profile.first_day > day:
                 continue
             tally = acct.tallies.pop(day, None)
-            values = tally.values() if tally is not None else SILENT_DAY
-            acct.profile.fold(horizons, values)
-            x = acct.profile.features(horizons)
+            if tally is None:
+                values = SILENT_DAY
+                profile.fold_silent(horizons)
+            else:
+                values = tally.values()
+                profile.fold(horizons, values)
+            x = profile.features(horizons)
             x.update(values)
             if acct.canceled and values["day_active"]:
                 acct.canceled = False  # the customer is back
             score: float | None = None
             fired = armed = False
             if not acct.canceled:
+                scored += 1
                 episode = acct.episode
                 if episode.shadow and threshold is not None:
                     policy.close(episode)
-                score = scorer.score_one(x, acct.memory)
+                score = score_one(x, acct.memory)
                 armed = not episode.open
-                if policy.should_fire(episode, score, threshold, x):
+                # should_fire needs score > threshold first: checked here, most accounts stop at it
+                if threshold is not None and score > threshold and should_fire(episode, score, threshold, x):
                     fired = True
                     out.append(self._firing(aid, day, x, values, score, threshold))
                     policy.open(episode, day, x["active_long"])
-                elif estimate is not None and policy.should_fire(episode, score, estimate, x):
+                elif estimate is not None and score > estimate and should_fire(episode, score, estimate, x):
                     self.counts.suppressed += 1
                     policy.open(episode, day, x["active_long"], shadow=True)
             judged.append((aid, acct, x, tally, score, armed, fired))
@@ -294,12 +308,15 @@ class DropOffDetector:
         # Pass 2: learn from the accounts not in a drop-off episode, re-arm, retire.
         retired: list[str] = []
         update_threshold = self.threshold.update
+        learn_one = None if scorer.stateless else scorer.learn_one  # a stateless scorer learns nothing
+        min_days = scorer.min_days
+        retire = self._retire
         for aid, acct, x, tally, score, armed, fired in judged:
             episode = acct.episode
             if score is not None:
-                if not fired and (not episode.open or episode.shadow):
-                    scorer.learn_one(x, acct.memory)
-                if armed and x["days_observed"] >= scorer.min_days:
+                if learn_one is not None and not fired and (not episode.open or episode.shadow):
+                    learn_one(x, acct.memory)
+                if armed and x["days_observed"] >= min_days:
                     update_threshold(score)
             if episode.open and not armed:  # open before today: has usage come back?
                 policy.observe(episode, x["day_active"])
@@ -310,10 +327,10 @@ class DropOffDetector:
                 acct.canceled = True
                 policy.close(episode)
                 scorer.forget(acct.memory)
-            if self._retire(acct, day):
+            if not acct.tallies and retire(acct, day):
                 retired.append(aid)
         self.counts.days_closed += 1
-        self.counts.account_days_scored += sum(1 for j in judged if j[4] is not None)
+        self.counts.account_days_scored += scored
         self.counts.firings += len(out) - firings_before
         if retired:
             for aid in retired:

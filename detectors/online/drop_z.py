@@ -34,6 +34,10 @@ from detectors.online.base import DropScorer
 
 __all__ = ["DropZScorer"]
 
+#: ``variance_factor`` by (decay, days): every account is scored every day with one of a few
+#: hundred values of days; kept out of the scorer so its pickle (the checkpoint) stays as it was.
+_VARIANCE_FACTORS: dict[tuple[float, int], float] = {}
+
 
 class DropZScorer(DropScorer):
     """Standardised shortfall of the recent active-day share below the account's baseline share.
@@ -59,17 +63,26 @@ class DropZScorer(DropScorer):
 
     def variance_factor(self, days: float) -> float:
         """Σ w² / (Σ w)² of the short-horizon weights over ``days`` days."""
-        lam, n = self._decay, max(1, int(days))
-        return ((1.0 - lam ** (2 * n)) / (1.0 - lam * lam)) / ((1.0 - lam ** n) / (1.0 - lam)) ** 2
+        key = (self._decay, max(1, int(days)))
+        f = _VARIANCE_FACTORS.get(key)
+        if f is None:
+            lam, n = key
+            f = ((1.0 - lam ** (2 * n)) / (1.0 - lam * lam)) / ((1.0 - lam ** n) / (1.0 - lam)) ** 2
+            _VARIANCE_FACTORS[key] = f
+        return f
 
     def score_one(self, x: Mapping[str, float], memory: list[float]) -> float:
-        if x["days_observed"] < self.min_days:
+        days = x["days_observed"]
+        if days < self.min_days:
             return 0.0
-        p = min(max(x["active_long"], self.floor), 1.0 - self.floor)
+        floor = self.floor
+        p = x["active_long"]
+        # min(max(p, floor), 1 - floor), written out: this runs for every account every day
+        p = floor if p < floor else (1.0 - floor if p > 1.0 - floor else p)
         shortfall = p - x["active_short"]
         if shortfall <= 0.0:
             return 0.0
-        return shortfall / math.sqrt(p * (1.0 - p) * self.variance_factor(x["days_observed"]))
+        return shortfall / math.sqrt(p * (1.0 - p) * self.variance_factor(days))
 
     def learn_one(self, x: Mapping[str, float], memory: list[float]) -> None:
         """Nothing to learn beyond the profile, which the detector keeps."""

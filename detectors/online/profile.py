@@ -51,6 +51,9 @@ class Horizons:
     counts_days: float = 30.0
     #: Daily decay factors (short, long, counts), derived once.
     decays: tuple[float, float, float] = field(init=False, repr=False, compare=False)
+    #: ``weights(n)`` by n: every account of a partition shares the few values of n, and the
+    #: weights are worked out for each account every day (a cache, not state: never compared or stored).
+    _weights: dict[int, tuple[float, float]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not 0 < self.short_days < self.long_days:
@@ -59,6 +62,15 @@ class Horizons:
             raise ValueError(f"counts half-life must be > 0, got {self.counts_days}")
         object.__setattr__(self, "decays", (2.0 ** (-1.0 / self.short_days), 2.0 ** (-1.0 / self.long_days),
                                             2.0 ** (-1.0 / self.counts_days)))
+        object.__setattr__(self, "_weights", {})
+
+    def weights(self, n: int) -> tuple[float, float]:
+        """The sums of the weights of ``n`` days at the short and long horizons (infinite for n = 0)."""
+        w = self._weights.get(n)
+        if w is None:
+            w = self._weights[n] = ((_weight(self.decays[0], n), _weight(self.decays[1], n)) if n
+                                    else (math.inf, math.inf))
+        return w
 
 
 def _weight(decay: float, n: int) -> float:
@@ -88,16 +100,31 @@ class ActivityProfile:
 
     def fold(self, horizons: Horizons, day: dict[str, int]) -> None:
         """Fold the next day's counts (``DayTally.values()``; all zero for a silent day)."""
+        self.fold_counts(horizons, day["day_active"], day["day_sessions"], day["day_features"], day["day_users"],
+                         day["day_payments_failed"], day["day_tickets"])
+
+    def fold_counts(self, horizons: Horizons, active: int, sessions: int, features: int, users: int,
+                    payments_failed: int, tickets: int) -> None:
+        """``fold`` with the day's counts as arguments (the detector's daily loop: no mapping to build)."""
         short, long_, counts = horizons.decays
-        sums = self.sums
-        for i, name in enumerate(SERIES):
-            x = day["day_" + name]
-            sums[2 * i] = short * sums[2 * i] + x
-            sums[2 * i + 1] = long_ * sums[2 * i + 1] + x
-        self.payments_failed = counts * self.payments_failed + day["day_payments_failed"]
-        self.tickets = counts * self.tickets + day["day_tickets"]
-        if day["day_active"]:
+        s = self.sums
+        # storage order: (short, long) for each of SERIES
+        self.sums = [short * s[0] + active, long_ * s[1] + active, short * s[2] + sessions, long_ * s[3] + sessions,
+                     short * s[4] + features, long_ * s[5] + features, short * s[6] + users, long_ * s[7] + users]
+        self.payments_failed = counts * self.payments_failed + payments_failed
+        self.tickets = counts * self.tickets + tickets
+        if active:
             self.last_active_day = self.first_day + self.days
+        self.days += 1
+
+    def fold_silent(self, horizons: Horizons) -> None:
+        """``fold`` of a day with no events: every sum only decays (adding the zeros changes no float)."""
+        short, long_, counts = horizons.decays
+        s = self.sums
+        self.sums = [short * s[0], long_ * s[1], short * s[2], long_ * s[3],
+                     short * s[4], long_ * s[5], short * s[6], long_ * s[7]]
+        self.payments_failed = counts * self.payments_failed
+        self.tickets = counts * self.tickets
         self.days += 1
 
     def mean(self, horizons: Horizons, series: str, horizon: str) -> float:
@@ -110,24 +137,22 @@ class ActivityProfile:
 
     def features(self, horizons: Horizons) -> dict[str, float]:
         """The profile as named features (see ``FEATURE_NAMES``); 0.0 means before anything is known."""
-        out: dict[str, float] = {}
-        if self.days:
-            w_short = _weight(horizons.decays[0], self.days)
-            w_long = _weight(horizons.decays[1], self.days)
-        else:
-            w_short = w_long = math.inf
-        sums = self.sums
-        for i, name in enumerate(SERIES):
-            out[name + "_short"] = sums[2 * i] / w_short
-            out[name + "_long"] = sums[2 * i + 1] / w_long
-        since = self.days if self.last_active_day is None else self.last_day - self.last_active_day
-        out["days_since_active"] = since
-        long_active = out["active_long"]
-        out["trend"] = out["active_short"] / long_active - 1.0 if long_active > 0 else 0.0
-        out["payments_failed"] = self.payments_failed
-        out["tickets"] = self.tickets
-        out["days_observed"] = self.days
-        return out
+        days = self.days
+        w_short, w_long = horizons.weights(days)
+        s = self.sums
+        active_short, active_long = s[0] / w_short, s[1] / w_long
+        last = self.last_active_day
+        return {  # in FEATURE_NAMES order
+            "active_short": active_short, "active_long": active_long,
+            "sessions_short": s[2] / w_short, "sessions_long": s[3] / w_long,
+            "features_short": s[4] / w_short, "features_long": s[5] / w_long,
+            "users_short": s[6] / w_short, "users_long": s[7] / w_long,
+            "days_since_active": days if last is None else self.first_day + days - 1 - last,
+            "trend": active_short / active_long - 1.0 if active_long > 0 else 0.0,
+            "payments_failed": self.payments_failed,
+            "tickets": self.tickets,
+            "days_observed": days,
+        }
 
     def encode(self) -> list[Any]:
         return [self.first_day, self.days, self.last_active_day, list(self.sums), self.payments_failed, self.tickets]
