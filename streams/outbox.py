@@ -23,7 +23,7 @@ import orjson
 
 from streams.errors import KafkaUnavailable
 
-__all__ = ["OutboxRecord", "OutboxPublisher", "WATERMARK_HEADER"]
+__all__ = ["OutboxRecord", "OutboxPublisher", "Appended", "WATERMARK_HEADER"]
 
 #: Header of a watermark marker on the firings topic: the detector's event-time progress of a partition.
 WATERMARK_HEADER = "forewarn-watermark"
@@ -66,6 +66,34 @@ class OutboxRecord:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """What one atomic write appended to a partition's outbox, and the list's length right after it.
+
+    When the length equals the number of entries appended, the outbox held nothing
+    else: the publisher can send these entries as they are, without reading the
+    list back from Redis (one round trip per chunk saved, and none at all when
+    nothing was appended).
+
+    >>> rec = OutboxRecord("dlq", None, b"x")
+    >>> Appended.of([rec], 1).alone, Appended.of([rec], 2).alone, Appended.of([], 0).alone
+    (True, False, True)
+    """
+
+    records: tuple[OutboxRecord, ...]
+    entries: tuple[bytes, ...]
+    length: int
+
+    @classmethod
+    def of(cls, records: Sequence[OutboxRecord], length: int, entries: Sequence[bytes] | None = None) -> "Appended":
+        return cls(tuple(records), tuple(r.encode() for r in records) if entries is None else tuple(entries), length)
+
+    @property
+    def alone(self) -> bool:
+        """True when the outbox holds exactly these entries."""
+        return self.length == len(self.entries)
+
+
 class OutboxStore(Protocol):
     def outbox_entries(self, partition: int) -> list[bytes]: ...
 
@@ -81,11 +109,19 @@ class OutboxPublisher:
         self.topics = dict(topics)
         self.on_published = on_published
 
-    def publish(self, store: OutboxStore, partition: int) -> int:
-        raw = store.outbox_entries(partition)
+    def publish(self, store: OutboxStore, partition: int, appended: Appended | None = None) -> int:
+        """Publish the partition's outbox and trim what Kafka acknowledged; returns how many were published.
+
+        ``appended``: what the write just before this call appended, and the outbox's length after
+        it. When those entries are the whole outbox, they are published without reading it back.
+        """
+        if appended is not None and appended.alone:
+            raw, entries = list(appended.entries), list(appended.records)
+        else:
+            raw = store.outbox_entries(partition)
+            entries = [OutboxRecord.decode(r) for r in raw]
         if not raw:
             return 0
-        entries = [OutboxRecord.decode(r) for r in raw]
         failures: list[str] = []
 
         def delivered(err, _msg) -> None:

@@ -37,7 +37,7 @@ from schemas.timefmt import US_PER_SECOND
 from streams.agents.detect_metrics import DetectMetrics
 from streams.agents.dropoff import DropOffRuntime
 from streams.agents.dead_letter import dlq_headers
-from streams.outbox import WATERMARK_HEADER, OutboxPublisher, OutboxRecord
+from streams.outbox import WATERMARK_HEADER, Appended, OutboxPublisher, OutboxRecord
 from streams.settings import Settings
 from streams.stores.detector_redis import RedisDetectorStore, StaleOwner, firing_record
 from streams.stores.stale import redo_when_stale
@@ -181,14 +181,14 @@ class DetectRuntime:
             outbox += [self._dead_letter(partition, rec, reason, detail) for rec, reason, detail in refused]
             outbox += [firing_record(f) for f in result.firings]
             outbox.append(watermark_marker(partition, result.watermark))
-            self._apply(partition, staged.changes, outbox)
+            appended = self._apply(partition, staged.changes, outbox)
             for _rec, reason, _detail in refused:  # counted once stored: a refused write is retried
                 ingest.invalid.labels(reason=reason).inc()
             ingest.consumed.inc(fresh)
             ingest.valid.inc(result.accepted)
             self.metrics.duplicates.inc(result.duplicates)
             self.metrics.replayed.inc(len(records) - fresh)
-            self._publish_outbox(partition)
+            self._publish_outbox(partition, appended)
             self.progress[partition] = (time.time(), result.watermark)
             self._observe_watermark(partition, result.watermark, time.time())
         return result
@@ -224,9 +224,9 @@ class DetectRuntime:
                 self.dropoff.advance(partition, target - 1)  # every account scored for the days that end
             staged = _Staged(self.store, self.metrics)
             result = self.engine.advance_to(partition, target - 1, staged)
-            self._apply(partition, staged.changes,
-                        [firing_record(f) for f in result.firings] + [watermark_marker(partition, result.watermark)])
-            self._publish_outbox(partition)
+            appended = self._apply(partition, staged.changes, [firing_record(f) for f in result.firings]
+                                   + [watermark_marker(partition, result.watermark)])
+            self._publish_outbox(partition, appended)
             self._observe_watermark(partition, result.watermark, now)
             return result
 
@@ -240,26 +240,27 @@ class DetectRuntime:
         headers = dlq_headers(reason, detail, self.source, partition, rec.offset)
         return OutboxRecord("dlq", rec.key, rec.value if rec.value is not None else b"", tuple(headers))
 
-    def _apply(self, partition: int, changes: Changes | None, outbox: list[OutboxRecord]) -> None:
+    def _apply(self, partition: int, changes: Changes | None, outbox: list[OutboxRecord]) -> Appended:
         if changes is None:
             raise RuntimeError("the engine returned without writing its changes")
         start = time.perf_counter()
         try:
-            self.store.apply(partition, changes, outbox)
+            appended = self.store.apply(partition, changes, outbox)
         except StaleOwner:
             raise  # a refused write, not a Redis failure: handle_chunk counts and retries it
         except Exception:
             self.metrics.redis_errors.inc()
             raise
         self.metrics.redis_seconds.labels(op="apply").observe(time.perf_counter() - start)
+        return appended
 
     def _drain_outbox(self, partition: int) -> None:
         if partition not in self._outbox_checked:
             self._publish_outbox(partition)
             self._outbox_checked.add(partition)
 
-    def _publish_outbox(self, partition: int) -> None:
-        self.publisher.publish(self.store, partition)
+    def _publish_outbox(self, partition: int, appended: Appended | None = None) -> None:
+        self.publisher.publish(self.store, partition, appended)
 
     def _on_published(self, rec: OutboxRecord) -> None:
         self.metrics.outbox_published.labels(role=rec.role).inc()

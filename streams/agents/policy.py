@@ -91,8 +91,7 @@ class PolicyRuntime:
                       for d in result.decisions]
             outbox += [OutboxRecord("commands", c.account_id.encode(), c.model_dump_json().encode())
                        for c in result.commands]
-            self.store.commit(partition, outbox)
-            self.publisher.publish(self.store, partition)
+            self.publisher.publish(self.store, partition, self.store.commit(partition, outbox))
             self.metrics.count(result.decisions, result.duplicates, result.stale, result.redelivered)
             self.position.labels(partition=str(partition)).set(records[-1].offset)
             return result

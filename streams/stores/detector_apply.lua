@@ -7,7 +7,7 @@
 -- ARGV[7] n puts, ARGV[8] n deletes, ARGV[9] n wake changes, ARGV[10] n firings,
 -- ARGV[11] expected write sequence (as loaded), then:
 -- puts (id, blob)*, deletes id*, wakes (id, score or "")*, firings json*
--- Returns {1, new sequence} or {0, stored offset, stored sequence}.
+-- Returns {1, new sequence, the outbox's length} or {0, stored offset, stored sequence}.
 local stored = redis.call('HGET', KEYS[1], 'applied_offset')
 if stored == false then stored = '-1' end
 local seq = redis.call('HGET', KEYS[1], 'seq')
@@ -44,4 +44,4 @@ for _ = 1, tonumber(ARGV[10]) do
   i = i + 1
 end
 redis.call('HSET', KEYS[1], 'watermark', ARGV[2], 'max_ts', ARGV[3], 'applied_offset', ARGV[4])
-return {1, redis.call('HINCRBY', KEYS[1], 'seq', 1)}
+return {1, redis.call('HINCRBY', KEYS[1], 'seq', 1), redis.call('LLEN', KEYS[3])}

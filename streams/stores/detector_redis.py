@@ -20,7 +20,7 @@ from detectors.store import Changes, Loaded, PartitionRecord, Store
 from schemas.firing import Firing
 from streams.errors import StreamsError
 from streams.keys import PartitionKeys
-from streams.outbox import OutboxRecord
+from streams.outbox import Appended, OutboxRecord
 from streams.stores.outbox_redis import RedisOutbox
 
 __all__ = ["RedisDetectorStore", "StaleOwner", "firing_record"]
@@ -92,7 +92,7 @@ class RedisDetectorStore(Store, RedisOutbox):
                 due[aid] = decode(flat[i + 1])
         return due
 
-    def apply(self, partition: int, changes: Changes, outbox: Sequence[OutboxRecord] | None = None) -> None:
+    def apply(self, partition: int, changes: Changes, outbox: Sequence[OutboxRecord] | None = None) -> Appended:
         """Store ``changes``; ``outbox`` (default: the changes' firings) is appended in the same step."""
         keys = self.keys(partition)
         if outbox is None:
@@ -110,7 +110,8 @@ class RedisDetectorStore(Store, RedisOutbox):
         args += changes.delete
         for aid, wake in changes.wakes.items():
             args += (aid, "" if wake is None else wake)
-        args += [r.encode() for r in outbox]
+        entries = [r.encode() for r in outbox]
+        args += entries
         ok, *stored = self._apply(keys=[keys.record, keys.wakes, keys.outbox], args=args)
         if not ok:
             offset, seq = (int(v) for v in stored)
@@ -119,6 +120,7 @@ class RedisDetectorStore(Store, RedisOutbox):
                              "it now")
         self._loaded_offset[partition] = rec.applied_offset
         self._loaded_seq[partition] = int(stored[0])
+        return Appended.of(outbox, int(stored[1]), entries)
 
     # -- outbox ----------------------------------------------------------------------
 

@@ -3,10 +3,11 @@
 -- KEYS[1] partition record, KEYS[2] outbox list
 -- ARGV[1] expected record ('' = none), ARGV[2] new record, ARGV[3] ttl ms, ARGV[4] account key prefix,
 -- ARGV[5] n puts, ARGV[6] n deletes, ARGV[7] n outbox, then puts (id, blob)*, deletes id*, outbox*
+-- Returns {1, the outbox's length} or {0} (the record changed: nothing written).
 local current = redis.call('GET', KEYS[1])
 if current == false then current = '' end
 if current ~= ARGV[1] then
-  return 0
+  return {0}
 end
 local ttl = tonumber(ARGV[3])
 local prefix = ARGV[4]
@@ -28,4 +29,4 @@ for _ = 1, tonumber(ARGV[7]) do
   i = i + 1
 end
 redis.call('SET', KEYS[1], ARGV[2])
-return 1
+return {1, redis.call('LLEN', KEYS[2])}

@@ -21,7 +21,7 @@ from interventions.state import (
 )
 from interventions.store import PolicyStore
 from streams.keys import PartitionKeys
-from streams.outbox import OutboxRecord
+from streams.outbox import Appended, OutboxRecord
 from streams.stores.detector_redis import StaleOwner
 from streams.stores.outbox_redis import RedisOutbox
 
@@ -65,7 +65,7 @@ class RedisPolicyStore(PolicyStore, RedisOutbox):
               accounts: Mapping[str, AccountPolicyState | None]) -> None:
         self._staged[partition] = (state, dict(accounts))
 
-    def commit(self, partition: int, outbox: Sequence[OutboxRecord]) -> None:
+    def commit(self, partition: int, outbox: Sequence[OutboxRecord]) -> Appended:
         """Write what ``write`` staged, plus ``outbox``, in one atomic step."""
         state, accounts = self._staged.pop(partition)
         keys = self.keys(partition)
@@ -77,10 +77,12 @@ class RedisPolicyStore(PolicyStore, RedisOutbox):
             else:
                 puts += (account, encode_account(st))
         new_record = encode_partition(state)
+        entries = [r.encode() for r in outbox]
         args: list[object] = [self._read.get(partition, b""), new_record, self.ttl_ms, keys.account_prefix,
-                              len(puts) // 2, len(deletes), len(outbox), *puts, *deletes,
-                              *(r.encode() for r in outbox)]
-        if not self._apply(keys=[keys.record, keys.outbox], args=args):
+                              len(puts) // 2, len(deletes), len(outbox), *puts, *deletes, *entries]
+        ok, *length = self._apply(keys=[keys.record, keys.outbox], args=args)
+        if not ok:
             raise StaleOwner(f"policy partition {partition} of {self.namespace} changed since it was read; "
                              f"another worker owns it now")
         self._read[partition] = new_record
+        return Appended.of(outbox, int(length[0]), entries)

@@ -98,3 +98,65 @@ def test_a_write_that_leaves_the_offset_as_it_was_still_refuses_a_stale_owner(cl
     with pytest.raises(StaleOwner, match="write sequence"):
         zombie.apply(0, Changes(PartitionRecord(100, 20, 5)))
     assert owner.record(0) == PartitionRecord(500, 20, 5)
+
+
+class _CountingStore(RedisDetectorStore):
+    """Counts how often the outbox is read back from Redis."""
+
+    reads = 0
+
+    def outbox_entries(self, partition):
+        self.reads += 1
+        return super().outbox_entries(partition)
+
+
+def _published(settings, topic: str, n: int) -> list[bytes]:
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer(settings.confluent_config(**{"group.id": f"t-{uuid.uuid4().hex[:8]}",
+                                                     "enable.auto.commit": False}))
+    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+    got: list[bytes] = []
+    try:
+        for _ in range(100):
+            got += [m.value() for m in consumer.consume(n, timeout=0.2) if m.error() is None]
+            if len(got) >= n:
+                break
+    finally:
+        consumer.close()
+    return got
+
+
+def test_an_outbox_holding_only_what_the_write_appended_is_published_without_reading_it_back(client, settings):
+    """The apply script reports the outbox's length: when it is the write's own entries, the publisher
+    sends them as they are; when an earlier entry is still there (a crash before its publication), it
+    reads the list back and publishes both, oldest first."""
+    from confluent_kafka import Producer
+
+    from event_factory import default_engine
+    from streams.outbox import OutboxPublisher
+    from streams.topics import ensure_topics
+
+    ensure_topics(settings)
+    topic = settings.topics.trigger_firings
+    store = _CountingStore(client, default_engine().codec, f"test-{uuid.uuid4().hex[:8]}")
+    publisher = OutboxPublisher(Producer(settings.confluent_config()), {"firings": topic})
+    f1, f2, f3 = (Firing("t", a, 1_000_000, {}) for a in ("a", "b", "c"))
+
+    store.load(0, ())
+    appended = store.apply(0, Changes(PartitionRecord(0, 0, 3), firings=[f1]))
+    assert appended.alone and appended.length == 1
+    assert publisher.publish(store, 0, appended) == 1
+    assert store.reads == 0 and store.outbox_entries(0) == []
+    store.reads = 0
+
+    store.load(0, ())
+    store.apply(0, Changes(PartitionRecord(0, 0, 5), firings=[f2]))       # crashed before publishing
+    store.load(0, ())
+    appended = store.apply(0, Changes(PartitionRecord(0, 0, 7), firings=[f3]))
+    assert not appended.alone and appended.length == 2
+    assert publisher.publish(store, 0, appended) == 2
+    assert store.reads == 1 and store.outbox_entries(0) == []
+    ids = [orjson.loads(v)["firing_id"] for v in _published(settings, topic, 3)]
+    assert sorted(ids) == sorted([f1.firing_id, f2.firing_id, f3.firing_id])  # each once (keys spread them)
