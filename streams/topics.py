@@ -17,10 +17,10 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
-from streams.errors import KafkaUnavailable
+from streams.errors import KafkaUnavailable, StreamsError
 from streams.settings import Settings
 
-__all__ = ["TopicResult", "ensure_topics", "admin_client", "delete_topics"]
+__all__ = ["TopicResult", "ensure_topics", "admin_client", "delete_topics", "partition_counts", "check_keyed_alike"]
 
 
 @dataclass(frozen=True)
@@ -137,6 +137,41 @@ def _not_serving(admin: AdminClient, topics: dict[str, Any], names: list[str], t
                                        f"{exc.args[0].str()}") from None
             lagging.add(tp.topic)
     return sorted(lagging)
+
+
+def partition_counts(settings: Settings, names: list[str], timeout: float = 10.0) -> dict[str, int | None]:
+    """Each topic's partition count on the cluster (None: it does not exist)."""
+    try:
+        meta = admin_client(settings).list_topics(timeout=timeout).topics
+    except KafkaException as exc:
+        raise KafkaUnavailable(f"cannot list topics at {settings.kafka_bootstrap_servers}: {exc.args[0].str()}") from None
+    counts: dict[str, int | None] = {}
+    for name in names:
+        topic = meta.get(name)
+        counts[name] = len(topic.partitions) if topic is not None and topic.error is None and topic.partitions else None
+    return counts
+
+
+def check_keyed_alike(counts: dict[str, int | None]) -> None:
+    """Refuse (one line) topics that exist with different partition counts.
+
+    The detector writes partition p's watermark marker to partition p of the
+    firings topic, and an account's records must land on the same partition
+    number in every topic; with different counts that breaks (a marker to a
+    partition that does not exist fails its publication for good).
+
+    >>> check_keyed_alike({"usage-events": 4, "trigger-firings": 4, "other": None})
+    >>> check_keyed_alike({"usage-events": 4, "trigger-firings": 2})
+    Traceback (most recent call last):
+    ...
+    streams.errors.StreamsError: topics usage-events (4 partitions) and trigger-firings (2 partitions) must have the same partition count: an account's records and a partition's watermark markers go to the same partition number in each; recreate one of them, or point the settings at topics that match
+    """
+    present = {name: n for name, n in counts.items() if n is not None}
+    if len(set(present.values())) > 1:
+        listed = " and ".join(f"{name} ({n} partitions)" for name, n in present.items())
+        raise StreamsError(f"topics {listed} must have the same partition count: an account's records and a "
+                           "partition's watermark markers go to the same partition number in each; recreate one "
+                           "of them, or point the settings at topics that match")
 
 
 def delete_topics(settings: Settings, names: list[str], timeout: float = 30.0) -> list[str]:

@@ -48,12 +48,23 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
 
     @topics.command("create")
     def create(partitions: int = typer.Option(None, help="Partitions for new topics (default: settings).")) -> None:
-        """Create every Forewarn topic that does not exist yet (idempotent)."""
+        """Create every Forewarn topic that does not exist yet (idempotent); refuse topics keyed differently."""
+        from streams.topics import check_keyed_alike
+
         settings = load_settings()
+        wanted = partitions or settings.topics.partitions
         table = Table("topic", "partitions", "state")
-        for r in ensure_topics(settings, partitions=partitions):
-            table.add_row(r.name, str(r.partitions), "created" if r.created else "exists")
+        results = ensure_topics(settings, partitions=partitions)
+        for r in results:
+            state = "created" if r.created else "exists"
+            if r.partitions != wanted:
+                state += f" (not {wanted} as asked)"
+            table.add_row(r.name, str(r.partitions), state)
         Console().print(table)
+        t = settings.topics
+        counts = {r.name: r.partitions for r in results}
+        # the workers join these by partition number (watermark markers; an account's events and decisions)
+        check_keyed_alike({n: counts.get(n) for n in (t.usage_events, t.trigger_firings, t.intervention_decisions)})
 
     @app.command("produce")
     def produce(

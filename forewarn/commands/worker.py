@@ -20,10 +20,26 @@ def run_worker(web_port: int | None = None, loglevel: str = "info") -> None:
     settings = load_settings(**overrides)
     # Wrong credentials or certificates end here with one clear line, not a retry loop.
     preflight(settings)
+    _check_topics(settings)
     app = create_app(settings)
     tune_gc(settings.gc_gen0_threshold)
     worker = faust.Worker(app, loglevel=loglevel)
     worker.execute_from_commandline()
+
+
+def _check_topics(settings) -> None:
+    """Refuse to start on topics keyed differently; warn about the ones not created yet (the worker waits)."""
+    import logging
+
+    from streams.topics import check_keyed_alike, partition_counts
+
+    counts = partition_counts(settings, [settings.topics.usage_events, settings.topics.trigger_firings])
+    check_keyed_alike(counts)
+    missing = [name for name, n in counts.items() if n is None]
+    if missing:
+        logging.getLogger("forewarn.worker").warning(
+            "topics %s do not exist yet; the worker waits for them (create them with 'forewarn topics create')",
+            ", ".join(missing))
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:

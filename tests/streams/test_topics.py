@@ -30,3 +30,30 @@ def test_every_partition_of_a_created_topic_answers_an_offset_request_right_away
             assert [(r.name, r.partitions, r.created) for r in again] == [(n, 4, False) for n in names]
     finally:
         consumer.close()
+
+
+def test_a_worker_refuses_firings_partitioned_unlike_the_events_and_topics_create_says_so(settings, worker_env):
+    """The detector writes partition p's watermark marker to partition p of trigger-firings: with fewer
+    firings partitions its publication fails for good. The worker refuses to start, in one line, and
+    `forewarn topics create` flags the mismatch with a non-zero exit."""
+    import os
+    import subprocess
+    import sys
+
+    t = settings.topics
+    ensure_topics(settings, [t.usage_events], partitions=4)
+    ensure_topics(settings, [t.trigger_firings], partitions=2)
+    env = {**os.environ, **worker_env}
+    worker = subprocess.run([sys.executable, "-m", "forewarn.cli", "worker", "--loglevel", "warning"], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert worker.returncode == 1
+    assert worker.stderr.strip().splitlines()[-1] == (
+        f"error: topics {t.usage_events} (4 partitions) and {t.trigger_firings} (2 partitions) must have the same "
+        "partition count: an account's records and a partition's watermark markers go to the same partition "
+        "number in each; recreate one of them, or point the settings at topics that match")
+    assert "Traceback" not in worker.stderr
+    create = subprocess.run([sys.executable, "-m", "forewarn.cli", "topics", "create", "--partitions", "4"], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert create.returncode == 1
+    assert f"{t.trigger_firings}" in create.stdout and "not 4 as asked" in create.stdout
+    assert "must have the same partition count" in create.stderr
