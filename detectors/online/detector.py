@@ -172,6 +172,7 @@ class DropOffDetector:
         lateness = self.allowed_lateness_us
         applied = self.applied_offset
         accounts = self.accounts
+        tick_type, us_per_day = TICK_TYPE, US_PER_DAY
         watermark, max_ts = self.watermark, self.max_ts
         accepted = late = replayed = duplicates = 0
         for i, ev in enumerate(events):
@@ -190,11 +191,12 @@ class DropOffDetector:
                     if self.closed_through is None or watermark >= (self.closed_through + 2) * US_PER_DAY:
                         self._move_watermark(watermark, out)  # a day ends: score every account
             # Count the event into its account's open day (inlined here: this runs for every event).
-            if ev.type == TICK_TYPE:
+            if ev.type == tick_type:
                 continue  # a watermark tick moves time, it is nobody's usage
-            day = ts // US_PER_DAY
+            day = ts // us_per_day
             acct = accounts.get(ev.account_id)
-            if acct is None or (acct.profile.days == 0 and day < acct.profile.first_day):
+            # (an accepted event is never before the first day of an account that has folded days)
+            if acct is None or day < acct.profile.first_day:
                 acct = self._new_account(ev.account_id, day)
             tally = acct.tallies.get(day)
             if tally is None:
@@ -280,7 +282,8 @@ class DropOffDetector:
                 profile.fold_silent(horizons)
             else:
                 values = tally.values()
-                profile.fold(horizons, values)
+                profile.fold_counts(horizons, values["day_active"], values["day_sessions"], values["day_features"],
+                                    values["day_users"], values["day_payments_failed"], values["day_tickets"])
             x = profile.features(horizons)
             x.update(values)
             if acct.canceled and values["day_active"]:
