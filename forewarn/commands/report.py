@@ -67,4 +67,6 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         files = write_report(data, out)
         for table in report_tables(data):
             console.print(table)
+        if "note" in data["window"]:
+            console.print(f"[yellow]note:[/] {data['window']['note']}", highlight=False)
         console.print(f"report: {files.html}\njson:   {files.json}")

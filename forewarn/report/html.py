@@ -280,6 +280,7 @@ def render_html(report: Mapping[str, Any]) -> str:
     malformed = sum(inp.get("malformed_lines", {}).values())
     data = orjson.dumps(j).decode().replace("</", "<\\/")
     since, until = _stamp(w["since"]), _stamp(w["until"])
+    note = f'\n<p class="sub">{escape(w["note"])}</p>' if w.get("note") else ""  # an --until later than the data
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Forewarn impact report, {escape(w["since"][:10])} to {escape(w["until"][:10])}</title>
@@ -289,7 +290,7 @@ def render_html(report: Mapping[str, Any]) -> str:
 <p class="sub">Event time {escape(since)} to {escape(until)} ({w["days"]:.1f} days) ·
 {fmt.count(inp.get("events"))} events ({fmt.count(malformed)} malformed lines skipped) ·
 decisions: {fmt.count(decisions.get("treated", 0))} treated, {fmt.count(decisions.get("control", 0))} control,
-{fmt.count(decisions.get("suppressed", 0))} suppressed</p>
+{fmt.count(decisions.get("suppressed", 0))} suppressed</p>{note}
 {_headline(j)}
 <h2>Did the interventions work? Success metric, treated vs control</h2>
 <p class="muted">Each decision is judged by its trigger's success metric within its window. The uplift is shown only

@@ -10,7 +10,9 @@ gauges are all drawn from it, so they cannot disagree.
 The window is ``[since, until)`` in event time; by default it runs from the
 first valid event or decision to just past the last valid event. Decisions made in the window are
 measured; a decision whose success window is still open at ``until`` is
-shown as open and left out of the rates.
+shown as open and left out of the rates. An ``until`` later than the data is
+brought back to just past the last valid event (and the report says so):
+nothing was seen after it, so no follow-up, window or week can run on past it.
 
 >>> from schemas.catalogue import SuccessMetric
 >>> from schemas.predicate import EventSpec
@@ -21,6 +23,7 @@ shown as open and left out of the rates.
 >>> decisions = [DecisionRecord(f"f{i}", f"a{i}", "payment_failing", "payment_outreach",
 ...                             "treated" if i % 2 else "control", DAY) for i in range(8)]
 >>> events = [Event(f"e{i}", f"a{i}", "payment.succeeded", 2 * DAY) for i in range(8) if i % 4 == 1]
+>>> events.append(Event("end", "a0", "session.started", 60 * DAY - 1))  # the history runs to day 60
 >>> report = build_report(decisions, events, {"payment_failing": metric}, {"payment_outreach": "csm_task"},
 ...                       since=0, until=60 * DAY, minimum_per_arm=3)
 >>> t = report.triggers[0]
@@ -126,6 +129,8 @@ class ImpactReport:
     costs: CostModel | None
     roi: Roi | None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The ``until`` asked for when it was later than the data and ``until`` was brought back; else None.
+    until_requested: int | None = None
 
     @property
     def inbound_per_active_account_per_week(self) -> float | None:
@@ -136,10 +141,15 @@ class ImpactReport:
 
     def to_json(self) -> dict[str, Any]:
         ev = self.events
+        window: dict[str, Any] = {"since": format_rfc3339(self.since), "until": format_rfc3339(self.until),
+                                  "days": (self.until - self.since) / US_PER_DAY}
+        if self.until_requested is not None:
+            window["until_requested"] = format_rfc3339(self.until_requested)
+            window["note"] = (f"until {window['until_requested']} is after the last event; the window ends just "
+                              f"after it, at {window['until']}")
         return {
             "report": "forewarn impact report",
-            "window": {"since": format_rfc3339(self.since), "until": format_rfc3339(self.until),
-                       "days": (self.until - self.since) / US_PER_DAY},
+            "window": window,
             "settings": dict(self.settings),
             "inputs": {
                 "event_lines": ev.lines, "events": ev.events, "malformed_lines": dict(sorted(ev.malformed.items())),
@@ -302,8 +312,14 @@ def build_report(decisions: Iterable[DecisionRecord], events: Iterable[Event],
     if since is None:
         starts = [t for t in (stats.first_ts, all_decisions[0].decided_at if all_decisions else None) if t is not None]
         since = min(starts, default=0)
+    data_end = (stats.last_ts + 1) if stats.last_ts is not None else since + 1
+    requested = None
     if until is None:
-        until = (stats.last_ts + 1) if stats.last_ts is not None else since + 1
+        until = data_end
+    elif until > data_end:
+        # Nothing was seen after the last event: censoring, success windows, ticket horizons and the
+        # operating months would all run on through days nobody observed.
+        requested, until = until, data_end
     window = [d for d in all_decisions if since <= d.decided_at < until]
     in_window = {d.firing_id for d in window}
     outcomes = [o for o in settle(tracker, outcomes, until) if o.decision.firing_id in in_window]
@@ -360,5 +376,5 @@ def build_report(decisions: Iterable[DecisionRecord], events: Iterable[Event],
         weeks=ledger.weeks(since, until),
         resolution=_resolution(ledger, since, until),
         retention=retention, retention_by_trigger=by_trigger, retention_excluded=excluded,
-        tickets_per_decision=per_decision, costs=costs, roi=roi,
+        tickets_per_decision=per_decision, costs=costs, roi=roi, until_requested=requested,
     )

@@ -16,7 +16,7 @@ from interventions.measurement.report import build_report
 from schemas.catalogue import SuccessMetric
 from schemas.event import Event
 from schemas.predicate import EventSpec
-from schemas.timefmt import US_PER_DAY, US_PER_HOUR
+from schemas.timefmt import US_PER_DAY, US_PER_HOUR, format_rfc3339
 
 DAY = US_PER_DAY
 METRICS = {"payment_failing": SuccessMetric((EventSpec("payment.succeeded"),), 7 * DAY)}
@@ -122,6 +122,8 @@ def _hand_world():
         if tickets and k == 1:
             events.append(Event(f"t{i}", account, "ticket.opened", 10 * DAY, None,
                                 {"ticket_id": f"T{i}", "origin": "inbound"}))
+    # The history was seen to day 120: the report follows no one past the last event.
+    events.append(Event("seen-to-120", "observer", "session.started", 120 * DAY - 1))
     return decisions, events
 
 
@@ -194,6 +196,7 @@ def test_weekly_tickets_per_active_account():
                                        (11, "inbound"), (12, "proactive")]):
         props = {"ticket_id": f"T{n}"} | ({"origin": origin} if origin else {})
         events.append(Event(f"t{n}", "a0", "ticket.opened", START + day * DAY, None, props))
+    events.append(Event("s-last", "a0", "feature.used", START + 14 * DAY - 1, None, {"feature": "x"}))  # seen to the end
     j = build_report([], events, METRICS, CHANNELS, since=START, until=START + 14 * DAY).to_json()
     weeks = j["tickets"]["weeks"]
     assert [(w["week_start"], w["inbound_tickets"], w["active_accounts"]) for w in weeks] == [
@@ -226,3 +229,25 @@ def test_unresolved_tickets_are_counted_for_the_same_window_as_the_resolution_ti
     assert ledger.resolution_hours(5 * DAY, 20 * DAY)["inbound"] == [24.0]
     assert ledger.unresolved(5 * DAY, 20 * DAY)["inbound"] == 1, "a ticket opened before the window counted"
     assert ledger.unresolved()["inbound"] == 2
+
+
+# ------------------------------------------------------------ the window's end
+
+
+def test_an_until_after_the_data_ends_just_after_the_last_event():
+    """Nothing was seen after the last event: an --until 155 days later must not follow anyone through them
+    (censoring, day-90 at-risk counts, windows closing as failures, ticket horizons, months of operating cost)."""
+    world = World(accounts=300, days=45, decide_days=30, seed=2)
+    decisions, events = generate(world)
+    last = max(e.ts for e in events)
+    costs = replace(COSTS, cost_per_contact={"csm_task": 2.0})
+    default = build_report(decisions, events, METRICS, CHANNELS, costs=costs, since=START).to_json()
+    late = build_report(decisions, events, METRICS, CHANNELS, costs=costs, since=START,
+                        until=START + 200 * DAY).to_json()
+    assert late["window"].pop("until_requested") == "2026-07-24T00:00:00Z"
+    assert "after the last event" in late["window"].pop("note")
+    assert late == default
+    assert default["window"]["until"] == format_rfc3339(last + 1) and "note" not in default["window"]
+    assert default["retention"]["at_horizon"]["treated_at_risk"] == 0
+    assert default["roi"]["inputs"]["window_months"] == pytest.approx((last + 1 - START) / DAY / (365.25 / 12))
+
