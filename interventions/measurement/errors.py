@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from schemas.errors import ForewarnError
 
-__all__ = ["MeasurementError", "HistoryError"]
+__all__ = ["MeasurementError", "HistoryError", "WindowError"]
 
 
 class MeasurementError(ForewarnError):
@@ -13,3 +13,7 @@ class MeasurementError(ForewarnError):
 
 class HistoryError(MeasurementError):
     """An input file of the report (decisions, receipts) cannot be read; the message names file and line."""
+
+
+class WindowError(MeasurementError):
+    """The report's window holds no time: its end is not after its start (the message names both)."""

@@ -13,6 +13,7 @@ measured; a decision whose success window is still open at ``until`` is
 shown as open and left out of the rates. An ``until`` later than the data is
 brought back to just past the last valid event (and the report says so):
 nothing was seen after it, so no follow-up, window or week can run on past it.
+A window whose end is not after its start is refused (:class:`WindowError`).
 
 >>> from schemas.catalogue import SuccessMetric
 >>> from schemas.predicate import EventSpec
@@ -40,6 +41,7 @@ from typing import Any
 
 from interventions.measurement.costs import CostModel
 from interventions.measurement.decisions import ARMS, DecisionRecord
+from interventions.measurement.errors import WindowError
 from interventions.measurement.history import EventFileStats
 from interventions.measurement.receipts import DELIVERY_STATUSES, ReceiptBook
 from interventions.measurement.outcomes import Outcome, OutcomeCounts, OutcomeTracker, settle
@@ -320,6 +322,11 @@ def build_report(decisions: Iterable[DecisionRecord], events: Iterable[Event],
         # Nothing was seen after the last event: censoring, success windows, ticket horizons and the
         # operating months would all run on through days nobody observed.
         requested, until = until, data_end
+    if until <= since:
+        span = (f"the events run from {format_rfc3339(stats.first_ts)} to {format_rfc3339(stats.last_ts)}"
+                if stats.last_ts is not None else "there are no valid events")
+        raise WindowError(f"empty window: it would end at {format_rfc3339(until)}, not after its start "
+                          f"{format_rfc3339(since)} ({span}); give an --until after --since, within the data")
     window = [d for d in all_decisions if since <= d.decided_at < until]
     in_window = {d.firing_id for d in window}
     outcomes = [o for o in settle(tracker, outcomes, until) if o.decision.firing_id in in_window]

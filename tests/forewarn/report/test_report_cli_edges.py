@@ -49,3 +49,12 @@ def test_an_until_after_the_data_is_brought_back_and_said(history, tmp_path):
     assert "note: until 2027-01-01T00:00:00Z is after the last event" in " ".join(run.stdout.split())
     assert j["window"]["note"] in (tmp_path / "r" / "impact-report.html").read_text()
 
+
+@pytest.mark.parametrize("window", [
+    ["--since", "2026-02-01T00:00:00Z", "--until", "2026-01-20T00:00:00Z"],
+    ["--until", "2020-01-01T00:00:00Z"],
+])
+def test_an_inverted_window_is_refused_in_one_line(history, tmp_path, window):
+    line = one_line_error(report(history, tmp_path / "r", *window))
+    assert "empty window" in line
+    assert not (tmp_path / "r").exists()

@@ -251,3 +251,16 @@ def test_an_until_after_the_data_ends_just_after_the_last_event():
     assert default["retention"]["at_horizon"]["treated_at_risk"] == 0
     assert default["roi"]["inputs"]["window_months"] == pytest.approx((last + 1 - START) / DAY / (365.25 / 12))
 
+
+@pytest.mark.parametrize("since, until", [
+    (START + 20 * DAY, START + 10 * DAY),    # --since after --until
+    (None, START - 400 * DAY),               # --until before the data
+    (START + 400 * DAY, None),               # --since after the data
+])
+def test_a_window_that_ends_before_it_starts_is_refused(since, until):
+    from interventions.measurement.errors import WindowError
+
+    decisions, events = generate(World(accounts=50, days=30, seed=2))
+    with pytest.raises(WindowError, match="empty window") as refused:
+        build_report(decisions, events, METRICS, CHANNELS, since=since, until=until)
+    assert "\n" not in str(refused.value)
