@@ -80,10 +80,17 @@ class Absence(Primitive):
         return AbsenceState()
 
     def fold(self, state: AbsenceState, upto: int, out: list[Fired]) -> None:
-        due = take_due(state, upto)
         if state.status == _DONE:
-            return  # nothing can matter any more; the due events are simply dropped
-        if due is not None:
+            # nothing can matter any more: the due events are simply dropped (without collecting them)
+            pending = state.pending
+            if pending:
+                state.pending = [p for p in pending if p[0] >= upto]
+            return
+        due = take_due(state, upto)
+        after = self.AFTER
+        if due is not None and (state.status == _ARMED or [p for p in due if p[2] & after]):
+            # (waiting, only an after event can change anything: the usual due events, expected ones
+            # of an account that has not started, are dropped without sorting them)
             if len(due) > 1:
                 due.sort(key=_order)
             within = self.within_us
@@ -92,7 +99,7 @@ class Absence(Primitive):
                 if status == _ARMED and state.t0 + within <= ts:
                     self._fire(state, out)
                     break
-                if status == _WAITING and roles & self.AFTER:
+                if status == _WAITING and roles & after:
                     state.status = status = _ARMED
                     state.t0 = ts
                 if status == _ARMED and roles & self.EXPECT:

@@ -72,14 +72,17 @@ def take_due(state: RuleState, upto: int) -> list[Pending] | None:
             state.pending = []
             return pending
         return None
-    due = [p for p in pending if p[0] < upto]
-    if len(due) == len(pending):  # all due, the common case at a wake-up: no second pass
+    rest = [p for p in pending if p[0] >= upto]
+    if not rest:  # all due, the common case at a wake-up
         state.pending = []
         return pending
-    if not due:
+    n, r = len(pending), len(rest)
+    if r == n:
         return None
-    state.pending = [p for p in pending if p[0] >= upto]
-    return due
+    state.pending = rest
+    if pending[n - r:] == rest:  # the usual split: arrival order is time order, the due events lead
+        return pending[:n - r]
+    return [p for p in pending if p[0] < upto]
 
 
 class Primitive(ABC):

@@ -54,7 +54,7 @@ from zlib import adler32, crc32
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from detectors.base import Fired, Primitive
+from detectors.base import Fired, Primitive, RuleState
 from detectors.config import ForewarnConfig
 from detectors.state import AccountState, StateCodec
 from detectors.store import Changes, PartitionRecord, Store
@@ -128,13 +128,23 @@ class Engine:
         self.allowed_lateness_us = allowed_lateness_us
         self.state_ttl_us = state_ttl_us
         self.codec = StateCodec(self.rules, max_pending=max_pending)
-        # event type -> ((slot, role bit, predicate or None), ...): one dict lookup per event.
-        by_type: dict[str, list[tuple[int, int, Any]]] = {}
+        # event type -> ((slot, roles it always has, ((role, predicate), ...)), ...), one entry per trigger
+        # that names the type: one dict lookup per event, and one pending append per trigger.
+        by_slot: dict[str, dict[int, tuple[int, list[tuple[int, Any]]]]] = {}
         for slot, rule in enumerate(self.rules):
             for spec, bit in rule.interests():
-                where = spec.where.compiled() if spec.where is not None else None
-                by_type.setdefault(spec.type, []).append((slot, bit, where))
-        self._by_type = {k: tuple(v) for k, v in by_type.items()}
+                slots = by_slot.setdefault(spec.type, {})
+                always, conditional = slots.get(slot, (0, []))
+                if spec.where is None:
+                    always |= bit
+                else:
+                    conditional.append((bit, spec.where.compiled()))
+                slots[slot] = (always, conditional)
+        self._by_type = {
+            kind: tuple((slot, always, tuple(conditional)) for slot, (always, conditional) in slots.items())
+            for kind, slots in by_slot.items()
+        }
+        self._folds = [rule.fold for rule in self.rules]  # bound once: _fold runs at every wake-up
 
     @classmethod
     def from_config(cls, config: ForewarnConfig, *, allowed_lateness_us: int | None = None) -> "Engine":
@@ -179,11 +189,12 @@ class Engine:
         watermark, max_ts, applied = record.watermark, record.max_ts, record.applied_offset
         result = ChunkResult()
         fired: list[tuple[int, str, Fired]] = []
-        # account -> (its state, the ids it remembers). Nothing folds while the chunk is read, so the
-        # remembered ids only grow: one set per account and chunk.
-        seen: dict[str, tuple[AccountState, set[int]]] = {}
+        # account -> (its trigger states, the ids it remembers). Nothing folds while the chunk is read, so
+        # the remembered ids only grow: one set per account and chunk.
+        seen: dict[str, tuple[list[RuleState | None], set[int]]] = {}
+        touched: dict[str, AccountState] = {}
         late = result.late
-        accepted = duplicates = replayed = 0
+        duplicates = replayed = 0
         if offsets is not None:
             fresh = [ev for ev, offset in zip(events, offsets) if offset > applied]
             replayed = len(events) - len(fresh)
@@ -194,7 +205,6 @@ class Engine:
             if ts < watermark:
                 late.append(ev)
                 continue
-            accepted += 1
             if ts > max_ts:
                 max_ts = ts
                 if ts - lateness > watermark:
@@ -208,28 +218,31 @@ class Engine:
                 acct = accounts.get(aid)
                 if acct is None:
                     acct = accounts[aid] = AccountState(n_rules)
-                entry = seen[aid] = (acct, {p[1] for st in acct.rules if st is not None for p in st.pending})
-            acct, ids = entry
-            raw = ev.event_id.encode("utf-8", "surrogatepass")
+                touched[aid] = acct
+                entry = seen[aid] = (acct.rules, {p[1] for st in acct.rules if st is not None for p in st.pending})
+            rules_state, ids = entry
+            try:
+                raw = ev.event_id.encode()  # event_id_hash, inlined
+            except UnicodeEncodeError:  # a lone surrogate: rare, and the error handler costs on every call
+                raw = ev.event_id.encode("utf-8", "surrogatepass")
             h = (crc32(raw) << 32) | adler32(raw)
-            rules_state = acct.rules
             if h in ids:
                 duplicates += 1
                 continue
             ids.add(h)
-            for slot, bit, where in entries:
-                if where is None or where(ev.properties):
-                    st = rules_state[slot]
-                    if st is None:
-                        st = rules_state[slot] = new_state[slot]()
-                    pending = st.pending
-                    if pending and pending[-1][1] == h and pending[-1][0] == ts:
-                        # same event, second role for this trigger (e.g. after and expect)
-                        pending[-1] = (ts, h, pending[-1][2] | bit)
-                    else:
-                        pending.append((ts, h, bit))
+            for slot, roles, conditional in entries:
+                if conditional:
+                    props = ev.properties
+                    for bit, where in conditional:
+                        if where(props):
+                            roles |= bit
+                    if not roles:
+                        continue
+                st = rules_state[slot]
+                if st is None:
+                    st = rules_state[slot] = new_state[slot]()
+                st.pending.append((ts, h, roles))
 
-        touched = {aid: acct for aid, (acct, _ids) in seen.items()}
         refresh = codec.refresh
         for acct in touched.values():
             refresh(acct)
@@ -238,7 +251,7 @@ class Engine:
             new_offset = max(new_offset, last_offset)
         elif offsets:
             new_offset = max(new_offset, max(offsets))
-        result.accepted, result.duplicates, result.replayed = accepted, duplicates, replayed
+        result.accepted, result.duplicates, result.replayed = len(events) - len(late), duplicates, replayed
         self._finish(partition, store, PartitionRecord(watermark, max_ts, new_offset), touched, fired, result)
         return result
 
@@ -261,13 +274,14 @@ class Engine:
     def _fold(self, acct: AccountState, aid: str, upto: int, fired: list[tuple[int, str, Fired]]) -> None:
         """Fold every trigger of the account to ``upto``, then recompute its wake-up time."""
         out: list[Fired] = []
-        rules = self.rules
-        for slot, st in enumerate(acct.rules):
+        slot = 0
+        for fold, st in zip(self._folds, acct.rules):
             if st is not None:
-                rules[slot].fold(st, upto, out)
+                fold(st, upto, out)
                 if out:
                     fired.extend((slot, aid, f) for f in out)
                     out = []
+            slot += 1
         self.codec.refresh(acct)
 
     def _finish(self, partition: int, store: Store, record: PartitionRecord, touched: dict[str, AccountState],
@@ -287,14 +301,15 @@ class Engine:
                 if acct.wake is not None and acct.wake <= at:
                     raise RuntimeError(f"trigger state did not progress past its wake-up time {at} (a primitive bug)")
         changes = Changes(record=record, ttl_us=self.state_ttl_us)
-        is_blank = self.codec.is_blank
+        put, delete, wakes = changes.put, changes.delete, changes.wakes
+        n_rules = len(self.rules)
         for aid, acct in involved.items():
-            if is_blank(acct):
-                changes.delete.append(aid)
+            if acct.rules.count(None) == n_rules:  # StateCodec.is_blank, inlined
+                delete.append(aid)
             else:
-                changes.put[aid] = acct
+                put[aid] = acct
             if acct.wake != acct.stored_wake:
-                changes.wakes[aid] = acct.wake
+                wakes[aid] = acct.wake
         rules = self.rules
         firings = [Firing(rules[slot].name, aid, fired_at, evidence) for slot, aid, (fired_at, evidence) in fired]
         firings.sort(key=firing_sort_key)

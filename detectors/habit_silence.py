@@ -100,14 +100,16 @@ class HabitSilence(Primitive):
             silence, min_days, of_days, full = self.silence_us, self.min_days, self.of_days, self._full
             # the loop works on locals (the hot path of the engine's folds) and writes them back once
             last, mask, fired = state.last, state.mask, state.fired
+            last_day = 0 if last is None else last // US_PER_DAY
             for ts, _h, _roles in due:
                 if last is None:
-                    last, mask = ts, 1
+                    last, mask, last_day = ts, 1, ts // US_PER_DAY
                     continue
                 if last + silence <= ts and not fired and mask.bit_count() >= min_days:
                     state.last, state.mask = last, mask
                     self._fire(state, out)
-                shift = ts // US_PER_DAY - last // US_PER_DAY
+                day = ts // US_PER_DAY
+                shift = day - last_day
                 if shift < 0:
                     # before the last activity folded: never in order, but a store overlap could replay one;
                     # it marks its own day and moves nothing (a negative shift used to raise, for good)
@@ -116,6 +118,7 @@ class HabitSilence(Primitive):
                     continue
                 if shift:
                     mask = ((mask << shift) | 1) & full if shift < of_days else 1
+                    last_day = day
                 last = ts
                 fired = False
             state.last, state.mask, state.fired = last, mask, fired
@@ -135,8 +138,9 @@ class HabitSilence(Primitive):
         state.fired = True
 
     def next_due(self, state: HabitState) -> int | None:
-        if self._habitual(state):
-            return state.last + self.silence_us
+        last = state.last
+        if last is not None and not state.fired and state.mask.bit_count() >= self.min_days:  # _habitual, inlined
+            return last + self.silence_us
         pending = state.pending
         if pending:
             first = pending[0][0] if len(pending) == 1 else min(pending)[0]

@@ -71,6 +71,8 @@ class StateCodec:
         self.rules = list(rules)
         self.max_pending = max_pending
         self._slot = {rule.name: i for i, rule in enumerate(self.rules)}
+        # each trigger's (is_blank, next_due), bound once: refresh runs after every fold
+        self._checks = [(rule.is_blank, rule.next_due) for rule in self.rules]
 
     def new(self) -> AccountState:
         return AccountState(len(self.rules))
@@ -78,22 +80,22 @@ class StateCodec:
     def refresh(self, acct: AccountState) -> None:
         """Recompute ``wake`` from the rule states; drop blank rule states."""
         wake = NEVER
-        rules = self.rules
+        checks = self._checks
         states = acct.rules
         k = self.max_pending
-        for i in range(len(states)):
-            st = states[i]
+        for i, st in enumerate(states):
             if st is None:
                 continue
-            rule = rules[i]
-            if rule.is_blank(st):
+            is_blank, next_due = checks[i]
+            if is_blank(st):
                 states[i] = None
                 continue
-            due = rule.next_due(st)
+            due = next_due(st)
             if due is not None and due < wake:
                 wake = due
-            if len(st.pending) >= k:
-                settle = sorted(st.pending)[k - 1][0] + 1
+            pending = st.pending
+            if len(pending) >= k:
+                settle = sorted(pending)[k - 1][0] + 1
                 if settle < wake:
                     wake = settle
         acct.wake = None if wake == NEVER else wake
