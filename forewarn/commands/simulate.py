@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -22,8 +24,10 @@ from forewarn.simulate import (
     SimulationConfig,
     SimulationConfigError,
     Truth,
+    read_commands,
     simulate_to_dir,
 )
+from forewarn.simulate.output import StagedOutput
 from forewarn.simulate.simulation import DayBatch
 
 __all__ = ["register", "parse_lifts"]
@@ -110,20 +114,37 @@ def _simulate_to_kafka(config: SimulationConfig, out: Path, commands: Path | Non
                        on_day: Callable[[DayBatch], None]) -> Truth:
     """Like ``simulate_to_dir``, with every day's records also produced to Kafka."""
     from forewarn.commands.common import load_settings
-    from forewarn.simulate import read_commands, run_simulation
+    from forewarn.simulate import run_simulation
     from forewarn.simulate.kafka_sink import KafkaSink, Tee
     from streams.topics import ensure_topics
 
+    fed = list(read_commands(commands)) if commands is not None else None  # checked before anything is written
     settings = load_settings()
     ensure_topics(settings)
-    out.mkdir(parents=True, exist_ok=True)
     sim = Simulation(config)
-    with FileSink(out / "events.jsonl") as file_sink, KafkaSink(settings) as kafka:
-        truth = run_simulation(sim, Tee(file_sink, kafka),
-                               list(read_commands(commands)) if commands is not None else None,
-                               rate or None, on_day)
-    truth.write(out / "truth")
+    with StagedOutput(out) as staged:
+        with FileSink(staged.events) as file_sink, KafkaSink(settings) as kafka:
+            truth = run_simulation(sim, Tee(file_sink, kafka), fed, rate or None, on_day)
+        truth.write(staged.truth)
+        staged.publish()
     return truth
+
+
+@contextmanager
+def _terminate_cleanly() -> Iterator[None]:
+    """SIGTERM ends the run like Ctrl-C does, so the half-written files are removed, not left behind."""
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread (e.g. a test runner's worker): keep the default
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
@@ -158,7 +179,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         err = Console(stderr=True)
         began = time.perf_counter()
         lines = 0
-        with _progress(err) as progress:
+        with _terminate_cleanly(), _progress(err) as progress:
             task = progress.add_task("simulating days", total=days, events="0", rate="")
 
             def on_day(batch: DayBatch) -> None:

@@ -28,6 +28,7 @@ from typing import Any
 import orjson
 
 from forewarn.simulate.errors import CommandError
+from forewarn.simulate.timeline import EARLIEST_US, END_US, YEARS
 from schemas.command import InterventionCommand
 from schemas.timefmt import parse_rfc3339
 
@@ -74,6 +75,9 @@ def parse_command(obj: Mapping[str, Any] | Outreach | InterventionCommand) -> Ou
             decided = parse_rfc3339(decided)
         except ValueError as exc:
             raise CommandError(f"command {name}: decided_at {obj['decided_at']!r}: {exc}") from None
+    elif not EARLIEST_US <= decided < END_US:
+        raise CommandError(f"command {name}: decided_at {decided} (epoch microseconds) is outside the UTC "
+                           f"years {YEARS} that event times keep to")
     return Outreach(obj["command_id"], obj["account_id"], obj["trigger"], obj["intervention"], decided)
 
 

@@ -8,21 +8,30 @@ over ``streams.producer.RecordProducer``::
     sink = lambda records: producer.produce_many(settings.topics.usage_events, records)
 
 so the ``--to-kafka`` output plugs in here without touching the simulator.
+
+``StagedOutput`` puts ``events.jsonl`` and ``truth/`` of a run in place only when
+the run succeeded: until then both are written under a temporary directory in
+the output directory, and a failed or interrupted run leaves the previous files
+as they were.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from forewarn.simulate.config import SimulationConfig
+from forewarn.simulate.errors import SimulationError
 from forewarn.simulate.feedback import Outreach, read_commands
 from forewarn.simulate.simulation import DayBatch, Simulation
-from forewarn.simulate.truth import Truth
+from forewarn.simulate.truth import TRUTH_FILES, Truth
 
-__all__ = ["EventSink", "FileSink", "Pacer", "run_simulation", "simulate_to_dir"]
+__all__ = ["EventSink", "FileSink", "Pacer", "StagedOutput", "run_simulation", "simulate_to_dir"]
 
 EventSink = Callable[[Iterable[tuple[bytes, bytes]]], object]
 
@@ -91,6 +100,68 @@ class Pacer:
             yield record
 
 
+class StagedOutput:
+    """``out_dir/events.jsonl`` and ``out_dir/truth/`` of one run, put in place together at ``publish``.
+
+    The run writes ``self.events`` and ``self.truth``, both inside a hidden
+    ``.simulate-*.tmp`` directory of ``out_dir`` (same file system, so a rename
+    moves them). ``publish`` first removes the old ``events.jsonl``, then
+    renames the truth files into ``truth/`` and the events last: a reader sees
+    the old pair, no events at all, or the new pair, never a mixed one. Leaving
+    the ``with`` block without ``publish`` (an error, an interrupt) removes the
+    temporary directory and leaves the previous files untouched.
+
+    >>> import tempfile
+    >>> out = Path(tempfile.mkdtemp())
+    >>> with StagedOutput(out) as staged:
+    ...     _ = staged.events.write_bytes(b"{}\\n")
+    >>> sorted(p.name for p in out.iterdir())  # not published: nothing left behind
+    []
+    """
+
+    def __init__(self, out_dir: Path):
+        self.out_dir = out_dir
+        self._final_events = out_dir / "events.jsonl"
+        self._final_truth = out_dir / "truth"
+        for path in (out_dir, self._final_truth):
+            if path.exists() and not path.is_dir():
+                raise SimulationError(f"{path} exists and is not a directory; give --out a directory "
+                                      "(new, or one an earlier run wrote)")
+        if self._final_events.is_dir():
+            raise SimulationError(f"{self._final_events} is a directory; give --out a directory whose "
+                                  "events.jsonl can be replaced")
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            self.staging = Path(tempfile.mkdtemp(prefix=".simulate-", suffix=".tmp", dir=out_dir))
+        except OSError as exc:
+            raise SimulationError(f"{out_dir}: cannot write the simulation there ({exc.strerror}); "
+                                  "give --out a writable directory") from None
+        self.events = self.staging / "events.jsonl"
+        self.truth = self.staging / "truth"
+        self.published = False
+
+    def publish(self) -> None:
+        """Move the run's truth files, then its events, into place (see the class)."""
+        try:
+            self._final_truth.mkdir(exist_ok=True)
+            self._final_events.unlink(missing_ok=True)
+            for name in TRUTH_FILES:  # summary.json last
+                os.replace(self.truth / name, self._final_truth / name)
+            os.replace(self.events, self._final_events)
+        except OSError as exc:
+            raise SimulationError(f"{self.out_dir}: cannot put the run's files in place ({exc}); "
+                                  "the previous events.jsonl may be gone: run again") from None
+        self.published = True
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+    def __enter__(self) -> "StagedOutput":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.published:
+            shutil.rmtree(self.staging, ignore_errors=True)
+
+
 def run_simulation(
     sim: Simulation,
     sink: EventSink,
@@ -121,11 +192,16 @@ def simulate_to_dir(
     rate: float | None = None,
     on_day: Callable[[DayBatch], None] | None = None,
 ) -> Truth:
-    """Write ``out_dir/events.jsonl`` and ``out_dir/truth/`` for one simulation."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    sim = Simulation(config)
+    """Write ``out_dir/events.jsonl`` and ``out_dir/truth/`` for one simulation.
+
+    The commands are read and checked before anything is written; the files
+    replace earlier ones only when the run succeeds (``StagedOutput``).
+    """
     commands = list(read_commands(commands_path)) if commands_path is not None else None
-    with FileSink(out_dir / "events.jsonl") as sink:
-        truth = run_simulation(sim, sink, commands, rate, on_day)
-    truth.write(out_dir / "truth")
+    sim = Simulation(config)
+    with StagedOutput(out_dir) as staged:
+        with FileSink(staged.events) as sink:
+            truth = run_simulation(sim, sink, commands, rate, on_day)
+        truth.write(staged.truth)
+        staged.publish()
     return truth

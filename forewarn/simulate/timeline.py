@@ -11,11 +11,16 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 
 from forewarn.simulate.errors import SimulationConfigError
-from schemas.timefmt import US_PER_DAY, US_PER_SECOND, format_rfc3339, from_datetime
+from schemas.timefmt import US_PER_DAY, US_PER_SECOND, format_rfc3339, from_datetime, parse_rfc3339
 
-__all__ = ["Calendar", "parse_start_date"]
+__all__ = ["Calendar", "parse_start_date", "EARLIEST_US", "END_US", "YEARS"]
 
 _SECONDS_PER_DAY = 86_400
+
+#: The event times the contract accepts (``schemas.timefmt.from_datetime``): ``[EARLIEST_US, END_US)``.
+YEARS = "1000-8999"
+EARLIEST_US = parse_rfc3339("1000-01-01T00:00:00Z")
+END_US = parse_rfc3339("8999-12-31T23:59:59.999999Z") + 1
 
 
 def parse_start_date(text: str) -> int:
