@@ -124,7 +124,8 @@ class Absence(Primitive):
             return state.t0 + self.within_us
         if state.status == _DONE:
             return None
-        starts = [p[0] for p in state.pending if p[2] & self.AFTER]
+        after = self.AFTER  # a local: the comprehension would look the attribute up for every event
+        starts = [p[0] for p in state.pending if p[2] & after]
         return min(starts) + self.within_us if starts else None
 
     def is_blank(self, state: AbsenceState) -> bool:
