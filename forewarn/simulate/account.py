@@ -416,6 +416,11 @@ class SimAccount:
                     return True
         return False
 
+    def first_core_at(self) -> int | None:
+        """When the account first used a core feature, among the events emitted so far (None: not yet)."""
+        is_core = self._world.codes.is_core
+        return min((ts for ts, code in zip(self.fact_ts, self.fact_code) if is_core(code)), default=None)
+
     def facts(self) -> list:
         """The account's trigger-relevant events as reference facts ``(ts, type, feature)``."""
         return self._world.codes.decode(self.fact_ts, self.fact_code)

@@ -2,10 +2,12 @@
 
 ``DIR/truth/`` holds:
 
-* ``accounts.jsonl`` — per account: persona, plan, MRR, onboarding, when its
-  silence, payment trouble or decline began, when it canceled (and when it
-  would have without intervention), its planted lift per trigger, how often it
-  was treated and when it was rescued;
+* ``accounts.jsonl`` — per account: persona, plan, MRR, onboarding, its first
+  core-feature use among the events written (``first_core_feature_at``: None
+  when it had none by the end of the run, or was onboarded before the run),
+  when its silence, payment trouble or decline began, when it canceled (and
+  when it would have without intervention), its planted lift per trigger, how
+  often it was treated and when it was rescued;
 * ``firings.jsonl`` — the exact firings of the seed triggers, from
   ``forewarn.simulate.reference`` over each account's valid, deduplicated events,
   ``fired_at`` at most the largest ``occurred_at`` of the run, one
@@ -121,7 +123,7 @@ def build_truth(sim: "Simulation") -> Truth:
             "mrr_usd": plan.mrr_usd,
             "users": plan.users,
             "onboarded_at": _time(plan.onboarded_at),
-            "first_core_feature_at": _time(plan.adopts_at) if plan.onboarded_at is not None else None,
+            "first_core_feature_at": _time(account.first_core_at()) if plan.onboarded_at is not None else None,
             "quiet_from": _time(account.quiet_from),
             "payment_trouble_from": _time(account.trouble_starts_at),
             "decline_started": None if plan.decline_day is None else format_rfc3339(cal.day_start(plan.decline_day))[:10],
