@@ -30,6 +30,9 @@ def produce_file(path: Path, topic: str, settings, console: Console | None = Non
     if not path.exists():
         raise ForewarnError(f"{path}: no such file; give a JSON Lines file of usage events")
     lines = [ln for ln in path.read_bytes().splitlines() if ln.strip()]
+    from streams.health import preflight
+
+    preflight(settings, redis=False)  # an unreachable broker: one line now, not a 60 s wait for acks
     producer = RecordProducer(settings)
     start = time.perf_counter()
     with _progress(console) as progress:
@@ -49,9 +52,11 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     @topics.command("create")
     def create(partitions: int = typer.Option(None, help="Partitions for new topics (default: settings).")) -> None:
         """Create every Forewarn topic that does not exist yet (idempotent); refuse topics keyed differently."""
+        from streams.health import preflight
         from streams.topics import check_keyed_alike
 
         settings = load_settings()
+        preflight(settings, redis=False)  # an unreachable broker: one line now, not a 30 s wait
         wanted = partitions or settings.topics.partitions
         table = Table("topic", "partitions", "state")
         results = ensure_topics(settings, partitions=partitions)
