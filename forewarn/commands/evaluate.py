@@ -10,6 +10,7 @@ bytes per account.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import orjson
@@ -25,7 +26,7 @@ from forewarn.evaluate.scoring import DropOffScore
 from forewarn.evaluate.truth import read_truth
 from schemas.timefmt import US_PER_MINUTE, format_rfc3339
 
-__all__ = ["register", "usage_drop_from_config", "TARGETS"]
+__all__ = ["register", "usage_drop_from_config", "check_writable", "TARGETS"]
 
 #: The issue's targets for the model on declining accounts.
 TARGETS = {"precision": 0.8, "recall": 0.8, "median_lead_days": 14.0}
@@ -46,6 +47,25 @@ def usage_drop_from_config(path: Path, trigger: str | None) -> tuple[UsageDrop, 
         raise EvaluationError(f"{path}: {len(found)} usage_drop triggers ({', '.join(sorted(found)) or 'none'}); "
                               "name one with --trigger, or add one with kind: usage_drop")
     return next(iter(found.values())), cfg.engine.allowed_lateness_us
+
+
+def check_writable(path: Path | None, option: str) -> None:
+    """Refuse an output file that cannot be written, before the evaluation rather than after it."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise EvaluationError(f"{option} {path}: is a directory; give a file name")
+    if not path.parent.is_dir():
+        raise EvaluationError(f"{option} {path}: no directory {path.parent}; create it or write elsewhere")
+    if not os.access(path if path.exists() else path.parent, os.W_OK):
+        raise EvaluationError(f"{option} {path}: not writable; write elsewhere")
+
+
+def _write(path: Path, option: str, data: bytes) -> None:
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise EvaluationError(f"{option} {path}: cannot write ({exc.strerror})") from None
 
 
 def _pct(x: float | None) -> str:
@@ -139,6 +159,8 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     ) -> None:
         """Precision, recall, lead time and false-alarm rate of usage_drop firings, beside a baseline."""
         console = Console() if Console().is_terminal else Console(width=200)
+        check_writable(json_out, "--json")
+        check_writable(firings_out, "--firings")
         sim_dir = truth.parent if truth.name == "truth" else truth
         events_path = events or sim_dir / "events.jsonl"
         if config is not None:
@@ -173,11 +195,10 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                               "cost": r.cost_json(result.events)} for r in result.variants],
                 "baseline": result.baseline.score.to_json() if result.baseline else None,
             }
-            json_out.write_bytes(orjson.dumps(body, option=orjson.OPT_INDENT_2))
+            _write(json_out, "--json", orjson.dumps(body, option=orjson.OPT_INDENT_2))
         if firings_out is not None:
-            with firings_out.open("wb") as fh:
-                for f in result.variants[0].firings:
-                    fh.write(orjson.dumps(f.to_json()) + b"\n")
+            _write(firings_out, "--firings",
+                   b"".join(orjson.dumps(f.to_json()) + b"\n" for f in result.variants[0].firings))
 
 
 def replace_quantile(spec: UsageDrop, q: float) -> UsageDrop:

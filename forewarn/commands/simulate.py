@@ -27,7 +27,7 @@ from forewarn.simulate import (
     read_commands,
     simulate_to_dir,
 )
-from forewarn.simulate.output import StagedOutput
+from forewarn.simulate.output import StagedOutput, check_out_dir
 from forewarn.simulate.simulation import DayBatch
 
 __all__ = ["register", "parse_lifts"]
@@ -176,6 +176,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             noise=NoiseOptions(duplicates, out_of_order, malformed, lateness),
             lifts=parse_lifts(lift),
         )
+        check_out_dir(out)  # a bad --out is refused before the progress bar starts
         err = Console(stderr=True)
         began = time.perf_counter()
         lines = 0

@@ -34,6 +34,10 @@ __all__ = ["AccountTruth", "read_truth", "truth_dir", "KINDS"]
 KINDS = ("declining", "other_drop", "healthy")
 
 
+#: The fields read as times: RFC 3339 text, a ``YYYY-MM-DD`` date (``decline_started``), or null.
+_TIME_FIELDS = ("decline_started", "churned_at", "quiet_from", "onboarded_at", "first_core_feature_at")
+
+
 def _time(value: str | None) -> int | None:
     if value is None:
         return None
@@ -52,12 +56,27 @@ class AccountTruth:
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> "AccountTruth":
-        decline = _time(obj.get("decline_started"))
-        churned = _time(obj.get("churned_at"))
-        never_adopted = obj.get("onboarded_at") is not None and obj.get("first_core_feature_at") is None
+        """One ``accounts.jsonl`` object; ``ValueError`` names the field that is missing or of the wrong type."""
+        if not isinstance(obj, dict):
+            raise ValueError(f"a JSON object is expected, not {type(obj).__name__}")
+        if not isinstance(obj.get("account_id"), str) or not obj["account_id"]:
+            raise ValueError(f"account_id must be a non-empty string, got {obj.get('account_id')!r}")
+        if not isinstance(obj.get("persona", ""), str):
+            raise ValueError(f"persona must be a string, got {obj['persona']!r}")
+        times = {}
+        for name in _TIME_FIELDS:
+            value = obj.get(name)
+            if not isinstance(value, (str, type(None))):
+                raise ValueError(f"{name} must be a date, a timestamp or null, got {value!r}")
+            try:
+                times[name] = _time(value)
+            except ValueError as exc:
+                raise ValueError(f"{name}: {exc}") from None
+        decline, churned = times["decline_started"], times["churned_at"]
+        never_adopted = times["onboarded_at"] is not None and times["first_core_feature_at"] is None
         if decline is not None:
             kind = "declining"
-        elif obj.get("quiet_from") is not None or churned is not None or never_adopted:
+        elif times["quiet_from"] is not None or churned is not None or never_adopted:
             kind = "other_drop"
         else:
             kind = "healthy"

@@ -31,7 +31,7 @@ from forewarn.simulate.feedback import Outreach, read_commands
 from forewarn.simulate.simulation import DayBatch, Simulation
 from forewarn.simulate.truth import TRUTH_FILES, Truth
 
-__all__ = ["EventSink", "FileSink", "Pacer", "StagedOutput", "run_simulation", "simulate_to_dir"]
+__all__ = ["EventSink", "FileSink", "Pacer", "StagedOutput", "check_out_dir", "run_simulation", "simulate_to_dir"]
 
 EventSink = Callable[[Iterable[tuple[bytes, bytes]]], object]
 
@@ -100,6 +100,22 @@ class Pacer:
             yield record
 
 
+def check_out_dir(out_dir: Path) -> None:
+    """Create ``out_dir`` if needed; refuse, in one line, a place where a run's files cannot go."""
+    for path in (out_dir, out_dir / "truth"):
+        if path.exists() and not path.is_dir():
+            raise SimulationError(f"{path} exists and is not a directory; give --out a directory "
+                                  "(new, or one an earlier run wrote)")
+    if (out_dir / "events.jsonl").is_dir():
+        raise SimulationError(f"{out_dir / 'events.jsonl'} is a directory; give --out a directory whose "
+                              "events.jsonl can be replaced")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SimulationError(f"{out_dir}: cannot write the simulation there ({exc.strerror}); "
+                              "give --out a writable directory") from None
+
+
 class StagedOutput:
     """``out_dir/events.jsonl`` and ``out_dir/truth/`` of one run, put in place together at ``publish``.
 
@@ -123,15 +139,8 @@ class StagedOutput:
         self.out_dir = out_dir
         self._final_events = out_dir / "events.jsonl"
         self._final_truth = out_dir / "truth"
-        for path in (out_dir, self._final_truth):
-            if path.exists() and not path.is_dir():
-                raise SimulationError(f"{path} exists and is not a directory; give --out a directory "
-                                      "(new, or one an earlier run wrote)")
-        if self._final_events.is_dir():
-            raise SimulationError(f"{self._final_events} is a directory; give --out a directory whose "
-                                  "events.jsonl can be replaced")
+        check_out_dir(out_dir)
         try:
-            out_dir.mkdir(parents=True, exist_ok=True)
             self.staging = Path(tempfile.mkdtemp(prefix=".simulate-", suffix=".tmp", dir=out_dir))
         except OSError as exc:
             raise SimulationError(f"{out_dir}: cannot write the simulation there ({exc.strerror}); "

@@ -24,14 +24,25 @@ END_US = parse_rfc3339("8999-12-31T23:59:59.999999Z") + 1
 
 
 def parse_start_date(text: str) -> int:
-    """Epoch microseconds of UTC midnight on an ISO date such as ``2026-01-01``."""
+    """Epoch microseconds of UTC midnight on an ISO date such as ``2026-01-01``.
+
+    >>> parse_start_date("0001-01-01")
+    Traceback (most recent call last):
+    ...
+    forewarn.simulate.errors.SimulationConfigError: start date '0001-01-01' is outside the UTC years 1000-8999 that event times keep to; e.g. 2026-01-01
+    """
     try:
         day = date.fromisoformat(text)
     except (TypeError, ValueError):
         raise SimulationConfigError(
             f"start date {text!r} is not an ISO date; write it as YYYY-MM-DD, e.g. 2026-01-01"
         ) from None
-    return from_datetime(datetime(day.year, day.month, day.day, tzinfo=timezone.utc))
+    try:
+        return from_datetime(datetime(day.year, day.month, day.day, tzinfo=timezone.utc))
+    except ValueError:
+        raise SimulationConfigError(
+            f"start date {text!r} is outside the UTC years {YEARS} that event times keep to; e.g. 2026-01-01"
+        ) from None
 
 
 class Calendar:
