@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from forewarn.simulate.errors import SimulationConfigError
 from forewarn.simulate.personas import PERSONAS
 from forewarn.simulate.reference import DEFAULT_CORE_FEATURES
-from forewarn.simulate.timeline import parse_start_date
+from forewarn.simulate.timeline import END_US, YEARS, parse_start_date
+from schemas.timefmt import US_PER_DAY
 
 __all__ = ["NoiseOptions", "SimulationConfig", "DEFAULT_LIFTS", "ANY_TRIGGER"]
 
@@ -77,6 +78,8 @@ class SimulationConfig:
     Traceback (most recent call last):
     ...
     forewarn.simulate.errors.SimulationConfigError: days=0: simulate at least 1 day
+    >>> SimulationConfig(start="8999-12-31", days=1).days  # the last day of the contract's years
+    1
     """
 
     accounts: int = 1000
@@ -95,7 +98,11 @@ class SimulationConfig:
             raise SimulationConfigError(f"accounts={self.accounts}: simulate at least 1 account")
         if self.days < 1:
             raise SimulationConfigError(f"days={self.days}: simulate at least 1 day")
-        parse_start_date(self.start)
+        if parse_start_date(self.start) + self.days * US_PER_DAY > END_US:
+            raise SimulationConfigError(
+                f"days={self.days} from {self.start}: the run would go past 8999-12-31, and event times "
+                f"keep to the UTC years {YEARS}; start earlier or simulate fewer days"
+            )
         for trigger, lift in self.lifts.items():
             if not 0.0 <= lift <= 1.0:
                 raise SimulationConfigError(f"lift {trigger}={lift}: a lift is a probability between 0 and 1")

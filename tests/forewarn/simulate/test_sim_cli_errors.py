@@ -65,3 +65,20 @@ def test_read_truth_names_the_line_and_field_of_a_bad_account(tmp_path, line, wo
     (tmp_path / "accounts.jsonl").write_bytes(b'{"account_id": "ok"}\n' + line + b"\n")
     with pytest.raises(EvaluationError, match=r"accounts.jsonl:2: .*" + words):
         read_truth(tmp_path)
+
+
+def test_simulate_refuses_a_run_that_goes_past_the_contract_years(tmp_path):
+    _refused(_forewarn("simulate", "--out", str(tmp_path / "y9k"), "--accounts", "5", "--days", "40",
+                       "--start", "8999-12-01"), "days=40", "8999-12-31", "1000-8999")
+    assert not (tmp_path / "y9k").exists()
+
+
+def test_a_run_on_the_last_day_of_the_contract_years_writes_only_valid_events(tmp_path):
+    from schemas.event import Event, parse_event
+
+    out = tmp_path / "last"
+    done = _forewarn("simulate", "--out", str(out), "--accounts", "30", "--days", "1", "--start", "8999-12-31",
+                     "--malformed", "0")
+    assert done.returncode == 0, done.stderr
+    lines = (out / "events.jsonl").read_bytes().splitlines()
+    assert lines and all(isinstance(parse_event(line), Event) for line in lines)
