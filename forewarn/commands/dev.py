@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from forewarn.devinfra import DevStack
+from forewarn.devinfra.signals import TerminationGuard
 
 __all__ = ["register"]
 
@@ -29,7 +30,8 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         """Start Kafka and Redis (or use KAFKA_BOOTSTRAP_SERVERS / REDIS_URL); harmless when already up."""
         console = Console(stderr=True)
         stack = DevStack(state_dir)
-        with console.status("starting local Kafka and Redis") as status:
+        # SIGTERM / SIGHUP while starting end like Ctrl-C: a server half started is stopped, not left behind.
+        with TerminationGuard(), console.status("starting local Kafka and Redis") as status:
             ends = stack.up(kafka_port, redis_port, partitions, progress=lambda m: status.update(m))
         src_k = "configured" if ends.kafka_external else "local"
         src_r = "configured" if ends.redis_external else "local"

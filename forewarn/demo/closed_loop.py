@@ -23,6 +23,7 @@ from ruamel.yaml import YAML
 
 from forewarn.devinfra import DevStack
 from forewarn.devinfra.procs import free_port
+from forewarn.devinfra.signals import TerminationGuard
 from forewarn.devinfra.workers import WorkerProcess
 from forewarn.simulate import Simulation, SimulationConfig
 from forewarn.simulate.kafka_sink import KafkaSink
@@ -93,6 +94,11 @@ class ClosedLoop:
         self.run_id = uuid.uuid4().hex[:8]
 
     def run(self) -> DemoResult:
+        # SIGTERM and SIGHUP end the demo like Ctrl-C: through the cleanup below.
+        with TerminationGuard():
+            return self._run_guarded()
+
+    def _run_guarded(self) -> DemoResult:
         started = time.monotonic()
         stack = DevStack()
         was_running = all(s["running"] for s in stack.status().values())
