@@ -109,6 +109,7 @@ class PolicyResult:
     duplicates: int = 0  # firings already decided or held: no second decision
     stale: int = 0  # firings older than the dedupe horizon behind the watermark: dropped
     redelivered: int = 0  # records at or below the partition's applied offset: skipped
+    applied_before: int = -1  # the partition's applied offset when the call began
 
 
 class PolicyEngine:
@@ -145,15 +146,19 @@ class PolicyEngine:
     # -- entry points ---------------------------------------------------------
 
     def process(self, partition: int, firings: Sequence[Firing], offsets: Sequence[int] | None = None,
-                advance_to: int | None = None, marks: Sequence[tuple[int, int]] = ()) -> PolicyResult:
+                advance_to: int | None = None, marks: Sequence[tuple[int, int]] = (),
+                last_offset: int | None = None) -> PolicyResult:
         """Take a chunk of one partition's firings (in topic order) and return what is decided by now.
 
         ``offsets`` (the Kafka offsets of ``firings``) make redelivery harmless: records at or below the
         partition's applied offset are skipped. ``advance_to`` moves the watermark on without a firing,
         after them; ``marks`` are watermark markers where the topic has them: ``(i, watermark)`` comes
         after ``firings[:i]`` and before the rest, so where a fetch cut the chunk changes nothing.
+        ``last_offset``: the chunk's highest offset, markers and unreadable records included (the applied
+        offset moves past them, so the caller can tell a redelivered one by ``applied_before``).
         """
-        return self._run(partition, firings, offsets, advance_to, release_all=False, marks=marks)
+        return self._run(partition, firings, offsets, advance_to, release_all=False, marks=marks,
+                         last_offset=last_offset)
 
     def flush(self, partition: int) -> PolicyResult:
         """Decide every held firing now (the end of an embedded run); the watermark stays where it is."""
@@ -162,7 +167,8 @@ class PolicyEngine:
     # -- the chunk ------------------------------------------------------------
 
     def _run(self, partition: int, firings: Sequence[Firing], offsets: Sequence[int] | None,
-             advance_to: int | None, release_all: bool, marks: Sequence[tuple[int, int]] = ()) -> PolicyResult:
+             advance_to: int | None, release_all: bool, marks: Sequence[tuple[int, int]] = (),
+             last_offset: int | None = None) -> PolicyResult:
         """Apply the firings one by one, as if each were its own chunk (so chunking cannot matter).
 
         On each firing: dedupe and hold it against the watermark as it was, then move the watermark to
@@ -171,6 +177,7 @@ class PolicyEngine:
         """
         result = PolicyResult()
         part = self.store.read_partition(partition)
+        result.applied_before = part.applied_offset
         if offsets is not None:
             if len(offsets) != len(firings):
                 raise ValueError("offsets and firings differ in length")
@@ -182,6 +189,8 @@ class PolicyEngine:
             firings = [f for _, f in kept]
             if kept:
                 part.applied_offset = max(o for o, _ in kept)
+        if last_offset is not None and last_offset > part.applied_offset:
+            part.applied_offset = last_offset
 
         ends = ([f.fired_at for f in firings] + [wm for _, wm in marks]
                 + [t for t in (advance_to, part.watermark) if t is not None])

@@ -36,6 +36,7 @@ class Topics(BaseModel):
     usage_events: str = "usage-events"
     usage_events_dlq: str = "usage-events.dlq"
     trigger_firings: str = "trigger-firings"
+    trigger_firings_dlq: str = "trigger-firings.dlq"
     intervention_decisions: str = "intervention-decisions"
     intervention_commands: str = "intervention-commands"
     intervention_commands_dlq: str = "intervention-commands.dlq"
@@ -48,6 +49,7 @@ class Topics(BaseModel):
             self.usage_events,
             self.usage_events_dlq,
             self.trigger_firings,
+            self.trigger_firings_dlq,
             self.intervention_decisions,
             self.intervention_commands,
             self.intervention_commands_dlq,

@@ -114,3 +114,32 @@ def test_a_write_refused_because_another_owner_wrote_first_is_decided_again(sett
     accounts = [f.account_id for f in firings]
     assert store.read_accounts(0, accounts) == ref_store.read_accounts(0, accounts)
     assert all(state.seen for state in store.read_accounts(0, accounts).values())
+
+
+def test_a_record_that_is_neither_a_firing_nor_a_marker_is_dead_lettered_once_and_the_partition_goes_on(settings):
+    """A poison record on trigger-firings stopped the policy partition for good (every restart crashed on it).
+    Now it goes to trigger-firings.dlq with its reason, stored with the chunk's state, counted; the firings
+    around it are decided; a redelivery of the chunk dead-letters nothing twice."""
+    from streams.readback import read_topic
+
+    ensure_topics(settings)
+    registry = CollectorRegistry()
+    rt = Runtimes(settings, registry)
+    good = _records(_firings(3))
+    bad = [Rec(b"acct-x", b"{not json", 3, ()),
+           Rec(b"acct-y", orjson.dumps({"trigger": "payment_failing", "account_id": "acct-y"}), 4, ()),
+           Rec(None, b'{"watermark": "soon"}', 5, (("forewarn-watermark", b"1"),))]
+    later = [Rec(r.key, r.value, r.offset + 6, r.headers) for r in _records(_firings(1, start_minute=400))]
+    chunk = good[:2] + bad + [good[2]] + later
+    first = rt.policy.handle_chunk(0, chunk)
+    again = rt.policy.handle_chunk(0, chunk)  # a redelivery after a crash before the commit of offsets
+    assert again.redelivered == 4 and again.decisions == []
+    dlq = read_topic(settings, settings.topics.trigger_firings_dlq)
+    assert sorted(((r.headers["reason"].decode(), r.headers["source-offset"].decode(), r.value) for r in dlq),
+                  key=lambda row: row[1]) == [
+        ("invalid_json", "3", b"{not json"), ("invalid_firing", "4", bad[1].value),
+        ("invalid_marker", "5", bad[2].value)]
+    for reason in ("invalid_json", "invalid_firing", "invalid_marker"):
+        assert registry.get_sample_value("forewarn_policy_invalid_records_total", {"reason": reason}) == 1
+    decided = {d.account_id for d in first.decisions}
+    assert {"acct-000", "acct-001", "acct-002"} <= decided
