@@ -94,11 +94,12 @@ class ClosedLoop:
         self.run_id = uuid.uuid4().hex[:8]
 
     def run(self) -> DemoResult:
-        # SIGTERM and SIGHUP end the demo like Ctrl-C: through the cleanup below.
-        with TerminationGuard():
-            return self._run_guarded()
+        # SIGTERM and SIGHUP end the demo like Ctrl-C: through the cleanup below, which
+        # a further signal does not interrupt.
+        with TerminationGuard() as guard:
+            return self._run_guarded(guard)
 
-    def _run_guarded(self) -> DemoResult:
+    def _run_guarded(self, guard: TerminationGuard) -> DemoResult:
         started = time.monotonic()
         stack = DevStack()
         was_running = all(s["running"] for s in stack.status().values())
@@ -108,6 +109,7 @@ class ClosedLoop:
         try:
             return self._run(ends, receiver, procs, started)
         finally:
+            guard.shutting_down()
             for proc in procs:
                 proc.stop()
             receiver.stop()

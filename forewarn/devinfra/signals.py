@@ -4,10 +4,18 @@ Python turns only SIGINT (Ctrl-C) into ``KeyboardInterrupt``; SIGTERM and SIGHUP
 the process at once, skipping every ``finally`` — and the servers and workers it
 started run on in sessions of their own. Inside ``TerminationGuard`` all three raise
 ``KeyboardInterrupt``, so the cleanup that Ctrl-C runs runs for them too.
+
+The cleanup itself must not be cut short: stopping a worker can take 30 s, and a
+second Ctrl-C would otherwise abort the ``finally`` and leave Kafka and Redis
+running. So only the first signal interrupts; from then on (and from
+``shutting_down()``, called where the cleanup starts) a signal only prints
+"stopping…, please wait". The cleanup stays bounded: every stop SIGKILLs what is
+left after its timeout.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 
@@ -19,13 +27,19 @@ _SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 class TerminationGuard:
     """While active, SIGINT, SIGTERM and SIGHUP raise ``KeyboardInterrupt`` in the main thread.
 
-    Outside the main thread (where handlers cannot be installed) it does nothing.
-    ``received`` is the first signal that arrived, if any.
+    Only the first signal interrupts; later ones, and every one after ``shutting_down()``,
+    print one line and are otherwise ignored. Outside the main thread (where handlers
+    cannot be installed) it does nothing. ``received`` is the first signal that arrived, if any.
     """
 
     def __init__(self) -> None:
         self.received: int | None = None
+        self.stopping = False
         self._previous: dict[int, object] = {}
+
+    def shutting_down(self) -> None:
+        """From here on signals no longer interrupt: the cleanup that follows runs to its end."""
+        self.stopping = True
 
     def __enter__(self) -> "TerminationGuard":
         if threading.current_thread() is threading.main_thread():
@@ -39,6 +53,12 @@ class TerminationGuard:
         self._previous.clear()
 
     def _handle(self, signum: int, frame) -> None:
-        if self.received is None:
-            self.received = signum
+        if self.stopping:
+            try:  # os.write, not print: a handler may run in the middle of another write to stderr
+                os.write(2, "stopping…, please wait\n".encode())
+            except OSError:
+                pass
+            return
+        self.stopping = True
+        self.received = signum
         raise KeyboardInterrupt

@@ -74,3 +74,15 @@ def test_sigterm_and_sighup_stop_everything(sig, tmp_path, kafka_bootstrap, redi
     demo.send_signal(sig)
     stderr = _assert_all_stopped(demo, children)
     assert "Traceback" not in stderr
+
+
+def test_a_second_ctrl_c_does_not_cut_the_shutdown_short(tmp_path, kafka_bootstrap, redis_url):
+    demo, children = _start_demo(tmp_path, kafka_bootstrap, redis_url)
+    demo.send_signal(signal.SIGINT)
+    for sig in (signal.SIGINT, signal.SIGINT, signal.SIGTERM):  # while the worker is being stopped
+        time.sleep(0.3)
+        if demo.poll() is None:
+            demo.send_signal(sig)
+    stderr = _assert_all_stopped(demo, children)
+    assert "Traceback" not in stderr
+    assert "stopping…, please wait" in stderr
