@@ -163,8 +163,7 @@ class DropOffRuntime:
             firings: list[Firing] = []
             for det in unit.detectors.values():
                 firings += det.process(events, offsets, last_offset)
-            touched = {ev.account_id for ev in events}
-            self._store(partition, unit, before, touched, firings)
+            self._store(partition, unit, before, events, firings)
             return firings
         except BaseException:
             self.invalidate(partition)
@@ -181,7 +180,7 @@ class DropOffRuntime:
                 firings += det.advance_to(until_us)
             if watermarks == [d.watermark for d in unit.detectors.values()] and not unit.replace:
                 return firings  # nothing moved
-            self._store(partition, unit, before, set(), firings)
+            self._store(partition, unit, before, (), firings)
             return firings
         except BaseException:
             self.invalidate(partition)
@@ -189,7 +188,7 @@ class DropOffRuntime:
 
     # -- internals -----------------------------------------------------------------------
 
-    def _store(self, partition: int, unit: _Unit, days_before: dict[str, int], touched: set[str],
+    def _store(self, partition: int, unit: _Unit, days_before: dict[str, int], events: Sequence[Event],
                firings: list[Firing]) -> None:
         for t, det in unit.detectors.items():
             closed = det.counts.days_closed - days_before[t]
@@ -218,7 +217,9 @@ class DropOffRuntime:
                 changed = accounts.keys()
                 gone = [a for a in ids if a not in accounts]
             else:
-                changed = [a for a in touched if a in accounts]
+                # no day closed: only the chunk's accounts changed (the set is built only here: with
+                # big chunks a day closes in almost every chunk)
+                changed = [a for a in {ev.account_id for ev in events} if a in accounts]
                 gone = []
             put = {a: orjson.dumps(accounts[a].encode()) for a in changed}
             blob = self.codec.dumps(det.snapshot(accounts=False), partition=partition, offset=det.applied_offset,
