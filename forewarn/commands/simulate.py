@@ -16,8 +16,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from forewarn.simulate import (
+    ANY_TRIGGER,
     DEFAULT_LIFTS,
     PERSONAS,
+    SEED_TRIGGERS,
     FileSink,
     NoiseOptions,
     Simulation,
@@ -29,29 +31,53 @@ from forewarn.simulate import (
 )
 from forewarn.simulate.output import StagedOutput, check_out_dir
 from forewarn.simulate.simulation import DayBatch
+from schemas.errors import ForewarnError
 
-__all__ = ["register", "parse_lifts"]
+__all__ = ["register", "parse_lifts", "known_lift_triggers"]
 
 GENERATION_TARGET = 200_000  # events per second to file, from issue 4
 
 
-def parse_lifts(items: list[str]) -> dict[str, float]:
-    """``["payment_failing=0.4", "*=0"]`` over the default lifts.
+def known_lift_triggers() -> list[str]:
+    """Trigger names a ``--lift`` may give: the seed triggers, those of the configured triggers file, ``*``."""
+    names = set(SEED_TRIGGERS)
+    try:
+        from streams.config import load_config
+        from streams.settings import Settings
+
+        names.update(load_config(Settings().config_path).triggers)
+    except (ForewarnError, OSError, ValueError):  # no readable config file: the seed triggers stay known
+        pass
+    return [*sorted(names), ANY_TRIGGER]
+
+
+def parse_lifts(items: list[str], known: Callable[[], list[str]] = known_lift_triggers) -> dict[str, float]:
+    """``["payment_failing=0.4", "*=0"]`` over the default lifts; a trigger not in ``known()`` is refused.
 
     >>> parse_lifts(["payment_failing=0.4"])["payment_failing"]
     0.4
+    >>> parse_lifts(["payment_failng=0.4"], known=lambda: ["payment_failing", "*"])
+    Traceback (most recent call last):
+    ...
+    forewarn.simulate.errors.SimulationConfigError: --lift 'payment_failng=0.4': no trigger payment_failng; known: payment_failing, *
     """
     lifts = dict(DEFAULT_LIFTS)
     for item in items:
         trigger, sep, value = item.partition("=")
+        trigger = trigger.strip()
         try:
             if not sep or not trigger:
                 raise ValueError
-            lifts[trigger.strip()] = float(value)
+            lift = float(value)
         except ValueError:
             raise SimulationConfigError(
                 f"--lift {item!r}: write TRIGGER=PROBABILITY, e.g. --lift onboarding_stalled=0.3"
             ) from None
+        if trigger not in DEFAULT_LIFTS:
+            names = known()
+            if trigger not in names:
+                raise SimulationConfigError(f"--lift {item!r}: no trigger {trigger}; known: {', '.join(names)}")
+        lifts[trigger] = lift
     return lifts
 
 
@@ -176,6 +202,8 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             noise=NoiseOptions(duplicates, out_of_order, malformed, lateness),
             lifts=parse_lifts(lift),
         )
+        if rate < 0:
+            raise SimulationConfigError(f"--rate {rate:g}: a cap on lines per second is > 0 (0: no cap)")
         check_out_dir(out)  # a bad --out is refused before the progress bar starts
         err = Console(stderr=True)
         began = time.perf_counter()

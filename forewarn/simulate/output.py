@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from forewarn.simulate.config import SimulationConfig
-from forewarn.simulate.errors import SimulationError
+from forewarn.simulate.errors import SimulationConfigError, SimulationError
 from forewarn.simulate.feedback import Outreach, read_commands
 from forewarn.simulate.simulation import DayBatch, Simulation
 from forewarn.simulate.truth import TRUTH_FILES, Truth
@@ -81,6 +81,8 @@ class Pacer:
 
     def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep):
+        if not rate > 0:
+            raise SimulationConfigError(f"rate={rate}: a cap on records per second is > 0")
         self.rate = rate
         self._clock = clock
         self._sleep = sleep

@@ -82,3 +82,21 @@ def test_a_run_on_the_last_day_of_the_contract_years_writes_only_valid_events(tm
     assert done.returncode == 0, done.stderr
     lines = (out / "events.jsonl").read_bytes().splitlines()
     assert lines and all(isinstance(parse_event(line), Event) for line in lines)
+
+
+def test_simulate_refuses_an_unknown_lift_trigger_and_a_negative_rate(tmp_path):
+    done = _forewarn("simulate", "--out", str(tmp_path / "x"), "--accounts", "5", "--days", "1",
+                     "--lift", "payment_failng=0.4")
+    _refused(done, "payment_failng", "known: ", "payment_failing", "usage_dropping", "*")
+    _refused(_forewarn("simulate", "--out", str(tmp_path / "x"), "--accounts", "5", "--days", "1", "--rate", "-5"),
+             "--rate -5")
+    assert not (tmp_path / "x").exists()
+    assert _forewarn("simulate", "--out", str(tmp_path / "ok"), "--accounts", "5", "--days", "1",
+                     "--lift", "usage_dropping=0.4", "--lift", "*=0").returncode == 0  # a configured trigger
+
+
+def test_a_negative_rate_is_refused_by_the_library_too():
+    from forewarn.simulate import Simulation, SimulationConfig, SimulationConfigError, run_simulation
+
+    with pytest.raises(SimulationConfigError, match="rate=-5"):
+        run_simulation(Simulation(SimulationConfig(accounts=5, days=1)), lambda records: list(records), rate=-5)
