@@ -46,15 +46,19 @@ class RollingMeanRule:
         self.firings: list[Firing] = []
 
     def observe(self, account_id: str, day: int, x: Mapping[str, float], score: float | None) -> None:
-        """One closed account-day (``score`` None: the account is not scored, e.g. canceled)."""
+        """One closed account-day (``score`` None: the account is not scored, e.g. canceled).
+
+        An unscored day still moves the windows by a day (with its activity, usually none), so
+        the windows keep covering the last ``recent_days`` and ``prior_days`` calendar days.
+        """
         st = self._state.get(account_id)
         if st is None:
             st = self._state[account_id] = [0, 0, False, 0.0]
+        mask = ((st[0] << 1) | (1 if x["day_active"] else 0)) & self._all
+        st[0], st[1] = mask, st[1] + 1
         if score is None:
             st[2] = False
             return
-        mask = ((st[0] << 1) | (1 if x["day_active"] else 0)) & self._all
-        st[0], st[1] = mask, st[1] + 1
         recent = (mask & self._recent_mask).bit_count() / self.recent_days
         if st[2]:
             if recent >= self.recover_ratio * st[3]:

@@ -74,3 +74,12 @@ def test_the_rolling_mean_baseline_fires_once_per_episode_and_rearms():
     for day in range(60):
         canceled.observe("b", day, {"day_active": 0}, None)  # not scored: canceled
     assert canceled.firings == []
+
+
+def test_the_rolling_mean_windows_count_unscored_days_too():
+    # recent = the last 2 days, prior = the 4 before; days 4 and 5 are not scored (canceled, inactive).
+    rule = RollingMeanRule(recent_days=2, prior_days=4, ratio=0.5)
+    for day, (active, score) in enumerate([(1, 1.0)] * 4 + [(0, None)] * 2 + [(0, 1.0)] * 2):
+        rule.observe("a", day, {"day_active": active}, score)
+    # Day 6: recent = days 5-6 (none active), prior = days 1-4 (three active of four).
+    assert [(f.fired_at // D - 1, f.evidence["prior_active_share"]) for f in rule.firings] == [(6, 0.75)]
