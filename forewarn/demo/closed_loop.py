@@ -102,19 +102,21 @@ class ClosedLoop:
     def _run_guarded(self, guard: TerminationGuard) -> DemoResult:
         started = time.monotonic()
         stack = DevStack()
-        was_running = all(s["running"] for s in stack.status().values())
-        ends = stack.up(progress=self.note)
-        receiver = WebhookReceiver(secret=_SECRET.encode()).start()
+        receiver: WebhookReceiver | None = None
         procs: list[WorkerProcess] = []
         try:
+            # Inside the try: a failure or Ctrl-C after Kafka started and before Redis did still stops Kafka.
+            ends = stack.up(progress=self.note)
+            receiver = WebhookReceiver(secret=_SECRET.encode()).start()
             return self._run(ends, receiver, procs, started)
         finally:
             guard.shutting_down()
             for proc in procs:
                 proc.stop()
-            receiver.stop()
-            if not was_running:
-                stack.down()
+            if receiver is not None:
+                receiver.stop()
+            if stack.started:  # only the servers this demo started: a 'dev up' one found running stays
+                stack.down(only=stack.started)
 
     def _run(self, ends, receiver, procs, started) -> DemoResult:
         from streams.config import load_config

@@ -141,10 +141,12 @@ def start_kafka(data_dir: Path, port: int | None = None, partitions: int = 4,
     controller_port = controller_port or free_port()
     while controller_port == port:
         controller_port = free_port()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    (data_dir / "logs").mkdir(exist_ok=True)
     props = data_dir / "server.properties"
-    props.write_text(_server_properties(data_dir, port, controller_port, partitions) + extra_properties)
+    try:
+        (data_dir / "logs").mkdir(parents=True, exist_ok=True)
+        props.write_text(_server_properties(data_dir, port, controller_port, partitions) + extra_properties)
+    except OSError as exc:
+        raise DevInfraError(f"cannot prepare the Kafka data directory {data_dir}: {exc.strerror or exc}") from None
     classpath = f"{libs}/*"
     jvm = [java, HEAP, "-XX:+UseG1GC", "-Djava.awt.headless=true",
            f"-Dkafka.logs.dir={data_dir / 'logs'}", f"-Dlog4j2.configurationFile={LOG4J2}", "-cp", classpath]

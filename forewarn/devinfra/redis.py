@@ -71,7 +71,10 @@ def start_redis(data_dir: Path, port: int | None = None, extra_args: list[str] |
         port = free_port()
     else:
         ensure_port_free(port, "Redis")
-    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DevInfraError(f"cannot create the Redis data directory {data_dir}: {exc.strerror or exc}") from None
     args = [
         binary,
         "--bind", "127.0.0.1", "--port", str(port),

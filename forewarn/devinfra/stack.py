@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +47,9 @@ class DevStack:
         self.state_dir = Path(state_dir) if state_dir else default_state_dir()
         self.environ = dict(os.environ if environ is None else environ)
         self.state_file = self.state_dir / "stack.json"
+        #: The servers ``up`` started (not found running), in order; kept as each one starts,
+        #: so a caller interrupted half-way knows what to stop.
+        self.started: list[str] = []
 
     # -- state file --------------------------------------------------------------
 
@@ -56,10 +60,13 @@ class DevStack:
             return {}
 
     def _save(self, state: dict) -> None:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, indent=2))
-        tmp.replace(self.state_file)
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            tmp = self.state_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(state, indent=2))
+            tmp.replace(self.state_file)
+        except OSError as exc:
+            raise DevInfraError(f"cannot write the state file {self.state_file}: {exc.strerror or exc}") from None
 
     def _kafka(self, state: dict) -> KafkaBroker | None:
         k = state.get("kafka")
@@ -86,6 +93,7 @@ class DevStack:
                                      progress=progress)
                 state["kafka"] = {"pid": broker.pid, "port": broker.port,
                                   "controller_port": broker.controller_port, "data_dir": str(broker.data_dir)}
+                self.started.append("kafka")
                 self._save(state)
             else:
                 wait_for_kafka(broker.bootstrap, timeout=60, alive=broker.alive, log_path=broker.log_path)
@@ -98,6 +106,7 @@ class DevStack:
                     progress("starting Redis")
                 server = start_redis(self.state_dir / "redis", port=redis_port)
                 state["redis"] = {"pid": server.pid, "port": server.port, "data_dir": str(server.data_dir)}
+                self.started.append("redis")
                 self._save(state)
         return self.endpoints()
 
@@ -131,19 +140,29 @@ class DevStack:
             },
         }
 
-    def down(self, wipe: bool = False) -> list[str]:
-        """Stop what this stack started; with ``wipe`` also delete its data. Returns what was stopped."""
+    def down(self, wipe: bool = False, only: Iterable[str] | None = None) -> list[str]:
+        """Stop what this stack started; with ``wipe`` also delete its data. Returns what was stopped.
+
+        ``only`` names the servers to stop (``"kafka"``, ``"redis"``), e.g. ``self.started``; the
+        others keep running and stay in the state file.
+        """
         import shutil
 
         state = self._load()
+        names = ("kafka", "redis") if only is None else tuple(only)
         stopped = []
         for name, proc in (("kafka", self._kafka(state)), ("redis", self._redis(state))):
+            if name not in names:
+                continue
             if proc is not None and proc.alive():
                 proc.stop()
                 if proc.alive():
                     raise DevInfraError(f"{name} (pid {proc.pid}) did not stop; kill it by hand")
                 stopped.append(name)
-        if self.state_file.exists():
+            state.pop(name, None)
+        if state and only is not None:
+            self._save(state)
+        elif self.state_file.exists():
             self.state_file.unlink()
         if wipe:
             shutil.rmtree(self.state_dir, ignore_errors=True)
