@@ -28,8 +28,9 @@ class TerminationGuard:
     """While active, SIGINT, SIGTERM and SIGHUP raise ``KeyboardInterrupt`` in the main thread.
 
     Only the first signal interrupts; later ones, and every one after ``shutting_down()``,
-    print one line and are otherwise ignored. Outside the main thread (where handlers
-    cannot be installed) it does nothing. ``received`` is the first signal that arrived, if any.
+    print one line and are otherwise ignored. A signal already ignored (SIGHUP under
+    ``nohup``) stays ignored. Outside the main thread (where handlers cannot be
+    installed) it does nothing. ``received`` is the first signal that arrived, if any.
     """
 
     def __init__(self) -> None:
@@ -44,7 +45,8 @@ class TerminationGuard:
     def __enter__(self) -> "TerminationGuard":
         if threading.current_thread() is threading.main_thread():
             for sig in _SIGNALS:
-                self._previous[sig] = signal.signal(sig, self._handle)
+                if signal.getsignal(sig) is not signal.SIG_IGN:  # e.g. SIGHUP under nohup stays ignored
+                    self._previous[sig] = signal.signal(sig, self._handle)
         return self
 
     def __exit__(self, *exc) -> None:
