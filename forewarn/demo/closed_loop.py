@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import orjson
 import redis
 from ruamel.yaml import YAML
 
+from forewarn.demo.lock import DemoLock
 from forewarn.devinfra import DevStack
 from forewarn.devinfra.procs import free_port
 from forewarn.devinfra.signals import TerminationGuard
@@ -96,12 +98,17 @@ class ClosedLoop:
     def run(self) -> DemoResult:
         # SIGTERM and SIGHUP end the demo like Ctrl-C: through the cleanup below, which
         # a further signal does not interrupt.
-        with TerminationGuard() as guard:
-            return self._run_guarded(guard)
+        with TerminationGuard() as guard, ExitStack() as locks:
+            stack = DevStack()
+            # One demo at a time on a state directory (it starts and stops the servers there) and on an
+            # output directory; demos on configured servers share nothing else.
+            if not (stack.environ.get("KAFKA_BOOTSTRAP_SERVERS") and stack.environ.get("REDIS_URL")):
+                locks.enter_context(DemoLock(stack.state_dir / "demo.lock", f"state directory {stack.state_dir}"))
+            locks.enter_context(DemoLock(self.options.out / ".demo.lock", f"output directory {self.options.out}"))
+            return self._run_guarded(guard, stack)
 
-    def _run_guarded(self, guard: TerminationGuard) -> DemoResult:
+    def _run_guarded(self, guard: TerminationGuard, stack: DevStack) -> DemoResult:
         started = time.monotonic()
-        stack = DevStack()
         receiver: WebhookReceiver | None = None
         procs: list[WorkerProcess] = []
         try:
