@@ -17,8 +17,11 @@ def run_dispatcher(config: Path | None, metrics_port: int | None, loglevel: str)
 
     from streams.config import load_config
     from streams.dispatcher.worker import Dispatcher, build_channels
+    from streams.health import preflight
 
     settings = service_settings(config, loglevel)
+    # As for 'forewarn worker': an unreachable or refusing Kafka or Redis ends here with one clear line.
+    preflight(settings)
     cfg = load_config(settings.config_path)
     specs = cfg.extra["channels"]
     channels = build_channels(specs, settings)
