@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -22,9 +23,11 @@ from forewarn.simulate import (
     SEED_TRIGGERS,
     FileSink,
     NoiseOptions,
+    Outreach,
     Simulation,
     SimulationConfig,
     SimulationConfigError,
+    SimulationError,
     Truth,
     read_commands,
     simulate_to_dir,
@@ -32,6 +35,9 @@ from forewarn.simulate import (
 from forewarn.simulate.output import StagedOutput, check_out_dir
 from forewarn.simulate.simulation import DayBatch
 from schemas.errors import ForewarnError
+
+if TYPE_CHECKING:
+    from streams.settings import Settings
 
 __all__ = ["register", "parse_lifts", "known_lift_triggers"]
 
@@ -136,16 +142,33 @@ def _configured_broker():
     return settings
 
 
-def _simulate_to_kafka(config: SimulationConfig, out: Path, commands: Path | None, rate: float,
-                       on_day: Callable[[DayBatch], None]) -> Truth:
-    """Like ``simulate_to_dir``, with every day's records also produced to Kafka."""
+def _reachable_broker() -> "Settings":
+    """The settings of the broker ``--to-kafka`` produces to, once it answers; else one line saying so.
+
+    Asked with a client that logs nothing: librdkafka would print a line per failed connection
+    attempt (hundreds before ``ensure_topics`` gives up) ahead of the error.
+    """
     from forewarn.commands.common import load_settings
+    from forewarn.devinfra import DevInfraError
+    from forewarn.devinfra.kafka import wait_for_kafka
+
+    settings = load_settings()
+    try:
+        wait_for_kafka(settings.kafka_bootstrap_servers, timeout=5,
+                       client_config=settings.confluent_config(**{"log_level": 0}))
+    except DevInfraError as exc:
+        raise SimulationError(f"--to-kafka: {exc}; start one with 'forewarn dev up' or set "
+                              "KAFKA_BOOTSTRAP_SERVERS") from None
+    return settings
+
+
+def _simulate_to_kafka(config: SimulationConfig, out: Path, fed: list[Outreach] | None, rate: float,
+                       on_day: Callable[[DayBatch], None], settings: "Settings") -> Truth:
+    """Like ``simulate_to_dir`` (with the commands already read), every day's records also produced to Kafka."""
     from forewarn.simulate import run_simulation
     from forewarn.simulate.kafka_sink import KafkaSink, Tee
     from streams.topics import ensure_topics
 
-    fed = list(read_commands(commands)) if commands is not None else None  # checked before anything is written
-    settings = load_settings()
     ensure_topics(settings)
     sim = Simulation(config)
     with StagedOutput(out) as staged:
@@ -205,6 +228,9 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         if rate < 0:
             raise SimulationConfigError(f"--rate {rate:g}: a cap on lines per second is > 0 (0: no cap)")
         check_out_dir(out)  # a bad --out is refused before the progress bar starts
+        if to_kafka:  # the commands are checked before Kafka is asked or anything is written
+            fed = list(read_commands(commands)) if commands is not None else None
+            broker = _reachable_broker()
         err = Console(stderr=True)
         began = time.perf_counter()
         lines = 0
@@ -218,7 +244,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                 progress.update(task, advance=1, events=f"{lines:,}", rate=f"{lines / elapsed:,.0f}/s")
 
             if to_kafka:
-                truth = _simulate_to_kafka(config, out, commands, rate, on_day)
+                truth = _simulate_to_kafka(config, out, fed, rate, on_day, broker)
             else:
                 truth = simulate_to_dir(config, out, commands_path=commands, rate=rate or None, on_day=on_day)
         seconds = time.perf_counter() - began

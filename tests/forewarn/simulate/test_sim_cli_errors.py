@@ -100,3 +100,11 @@ def test_a_negative_rate_is_refused_by_the_library_too():
 
     with pytest.raises(SimulationConfigError, match="rate=-5"):
         run_simulation(Simulation(SimulationConfig(accounts=5, days=1)), lambda records: list(records), rate=-5)
+
+
+def test_simulate_to_an_unreachable_broker_says_so_in_one_line(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "forewarn.cli", "simulate", "--to-kafka", "--out", str(tmp_path / "k"),
+                           "--accounts", "5", "--days", "1"], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "COLUMNS": "200", "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"})
+    _refused(done, "--to-kafka", "127.0.0.1:1", "forewarn dev up")
+    assert "%3|" not in done.stderr and len(done.stderr.splitlines()) == 1, done.stderr
