@@ -35,7 +35,10 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             ends = stack.up(kafka_port, redis_port, partitions, progress=lambda m: status.update(m))
         src_k = "configured" if ends.kafka_external else "local"
         src_r = "configured" if ends.redis_external else "local"
-        console.print(f"Kafka ({src_k}) [bold]{ends.kafka_bootstrap_servers}[/]  Redis ({src_r}) [bold]{ends.redis_url}[/]")
+        from streams.health import masked_url
+
+        redis_url = masked_url(ends.redis_url)  # REDIS_URL may carry a password: never printed
+        console.print(f"Kafka ({src_k}) [bold]{ends.kafka_bootstrap_servers}[/]  Redis ({src_r}) [bold]{redis_url}[/]")
         console.print('Use them from a shell with: eval "$(forewarn dev env)"')
 
     @dev.command("down")
