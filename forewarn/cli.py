@@ -2,7 +2,8 @@
 
 Each module in ``COMMAND_MODULES`` exposes ``register(app, bench)``: ``app`` is the
 root command and ``bench`` the ``forewarn bench …`` group. Failures that Forewarn
-anticipates (``ForewarnError``) end with exit code 1 and one line saying why.
+anticipates (``ForewarnError``, and invalid settings in the environment) end with exit
+code 1 and one line saying why; anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import importlib
 import sys
 
 import typer
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from rich.console import Console
 
 from schemas.errors import ForewarnError
@@ -57,6 +60,14 @@ def main(argv: list[str] | None = None) -> None:
         build_app()(args=argv, standalone_mode=True)
     except ForewarnError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except (ValidationError, SettingsError) as exc:
+        from forewarn.commands.common import settings_problem
+
+        problem = settings_problem(exc)
+        if problem is None:  # not the settings: a bug, shown with its traceback
+            raise
+        err.print(f"[bold red]error:[/] invalid setting {problem}", highlight=False, soft_wrap=True, markup=True)
         sys.exit(1)
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/]")

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from schemas.errors import ForewarnError
 from streams.settings import Settings
 
-__all__ = ["load_settings", "service_settings", "serve"]
+__all__ = ["ServeError", "load_settings", "service_settings", "serve", "settings_problem"]
+
+
+class ServeError(ForewarnError):
+    """A service could not open what it serves (e.g. its /metrics port)."""
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -45,8 +51,91 @@ def serve(settings: Settings, metrics_port: int | None, registry: Any, run: Call
 
     port = metrics_port if metrics_port is not None else settings.metrics_port
     if port:
-        start_http_server(port, addr=settings.worker_web_host, registry=registry)
+        if not 0 < port <= 65535:
+            raise ServeError(f"metrics port {port} is out of range: pick one from 1 to 65535 (0 = off)")
+        try:
+            start_http_server(port, addr=settings.worker_web_host, registry=registry)
+        except OSError as exc:
+            raise ServeError(f"cannot serve /metrics on {settings.worker_web_host}:{port}: {exc.strerror or exc}; "
+                             "pick another --metrics-port (or FOREWARN_METRICS_PORT)") from None
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     run(stop)
+
+
+def _field(model: Any, name: object) -> Any:
+    """The field ``name`` (or the field with that alias) of a pydantic model; ``None`` if there is none."""
+    fields = getattr(model, "model_fields", None)
+    if not fields or not isinstance(name, str):
+        return None
+    return fields.get(name) or next(
+        (f for f in fields.values() if name in getattr(f.validation_alias, "choices", ())), None)
+
+
+def _setting_name(field: str, rest: tuple = ()) -> str:
+    """The environment variable(s) behind a settings field (``loc`` of a validation error)."""
+    info = _field(Settings, field)
+    choices = getattr(info.validation_alias, "choices", ()) if info is not None else ()
+    names = [c for c in choices if isinstance(c, str) and c.isupper()]
+    path = []
+    for part in rest:
+        if not isinstance(part, str):  # an item of a list
+            break
+        path.append(part.upper())
+    if names and not path:
+        return " / ".join(names)
+    return "__".join([f"FOREWARN_{field.upper()}", *path])
+
+
+def _is_secret(loc: tuple) -> bool:
+    """Whether the setting at ``loc`` holds a secret (a ``SecretStr`` somewhere in its type)."""
+    model: Any = Settings
+    for part in loc:
+        info = _field(model, part)
+        if info is None:
+            return False
+        if "SecretStr" in repr(info.annotation):
+            return True
+        model = info.annotation
+    return False
+
+
+_FIELD_IN_SETTINGS_ERROR = re.compile(r'error parsing value for field "([^"]+)"')
+
+
+def settings_problem(exc: Exception) -> str | None:
+    """One line naming the setting(s) and what is wrong, never the value (it may be a secret);
+    ``None`` when ``exc`` is not about ``Settings``.
+
+    >>> try:
+    ...     Settings(metrics_port="abc", redis_url=5)
+    ... except Exception as exc:
+    ...     print(settings_problem(exc))
+    FOREWARN_REDIS_URL / REDIS_URL: Input should be a valid string; FOREWARN_METRICS_PORT: Input should be a valid integer, unable to parse string as an integer
+    """
+    import json
+
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    if isinstance(exc, ValidationError):
+        if exc.title != Settings.__name__:
+            return None
+        problems = []
+        for error in exc.errors(include_input=False, include_url=False):
+            loc = tuple(error["loc"]) or ("?",)
+            msg = error["msg"]
+            # A validator's own message may quote the value; for a secret, say less.
+            if error["type"] in ("value_error", "assertion_error") and _is_secret(loc):
+                msg = "not a valid value"
+            problems.append(f"{_setting_name(str(loc[0]), loc[1:])}: {msg}")
+        return "; ".join(problems)
+    if isinstance(exc, SettingsError):
+        found = _FIELD_IN_SETTINGS_ERROR.search(str(exc))
+        name = _setting_name(found.group(1)) if found else "a FOREWARN_* setting"
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, json.JSONDecodeError):
+            return f"{name} is not valid JSON ({cause.msg} at character {cause.pos})"
+        return f"{name} could not be parsed"
+    return None

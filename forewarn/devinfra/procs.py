@@ -23,6 +23,8 @@ def free_port() -> int:
 
 
 def ensure_port_free(port: int, what: str) -> None:
+    if not 0 < port <= 65535:
+        raise DevInfraError(f"port {port} for {what} is out of range: pick one from 1 to 65535")
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
