@@ -1,4 +1,10 @@
-"""Read a topic back from the beginning to its current end (for demos, tests and reports)."""
+"""Read a topic back from the beginning to its current end (for demos, tests and reports).
+
+What cannot be read is a :class:`TopicReadError` (a ``ForewarnError``, so the CLI
+prints it as one line): a broker error, or a partition that does not reach its
+end offset in time (a :class:`TopicReadTimeout`, also a ``TimeoutError``) — the
+message names the topic, the partition, where it stopped and what to do.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +12,21 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
+from streams.errors import StreamsError
 from streams.settings import Settings
 
-__all__ = ["Record", "read_topic", "TopicFollower"]
+__all__ = ["Record", "read_topic", "TopicFollower", "TopicReadError", "TopicReadTimeout"]
+
+
+class TopicReadError(StreamsError):
+    """A topic could not be read back to its end; the message names the topic (and partition) and the fix."""
+
+
+class TopicReadTimeout(TopicReadError, TimeoutError):
+    """Partitions did not reach their end offsets in time."""
 
 
 @dataclass(frozen=True)
@@ -23,22 +38,39 @@ class Record:
     offset: int
 
 
-def _end_offsets(settings: Settings, topic: str, timeout: float) -> dict[int, int]:
-    """Each partition's high watermark, from a read_uncommitted client.
+def _watermarks(settings: Settings, topic: str, timeout: float,
+                isolation: str = "read_uncommitted") -> dict[int, tuple[int, int]]:
+    """Each partition's (low, high) watermarks, by default from a read_uncommitted client.
 
-    A read_committed client is told the last *stable* offset, which lags while the
-    broker is still writing the commit markers of a transaction that has already
-    returned; the high watermark does not.
+    A read_committed client is told the last *stable* offset as its high mark, which
+    lags while the broker is still writing the commit markers of a transaction that
+    has already returned; the high watermark does not. The low watermark is the log
+    start: retention may have deleted everything below it, or the whole partition.
     """
     probe = Consumer(settings.confluent_config(**{
         "group.id": f"forewarn-readback-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False,
-        "isolation.level": "read_uncommitted", "log_level": 3,
+        "isolation.level": isolation, "log_level": 3,
     }))
     try:
         parts = probe.list_topics(topic, timeout=timeout).topics[topic].partitions
-        return {p: probe.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)[1] for p in parts}
+        return {p: probe.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout) for p in parts}
     finally:
         probe.close()
+
+
+def _why_stopped(settings: Settings, topic: str, stopped: dict[int, int], ends: dict[int, int]) -> str:
+    """Where each late partition stopped, and whether an open transaction holds it there."""
+    try:
+        stable = {p: high for p, (_, high) in _watermarks(settings, topic, 10.0, "read_committed").items()}
+    except KafkaException:
+        stable = {}
+    parts = []
+    for p in sorted(stopped):
+        at, end = stopped[p], ends[p]
+        held = p in stable and at >= stable[p] and stable[p] < end
+        parts.append(f"partition {p} stopped at offset {at} of {end}"
+                     + (f", behind an open transaction holding offsets {stable[p]} to {end - 1}" if held else ""))
+    return "; ".join(parts)
 
 
 def read_topic(settings: Settings, topic: str, timeout: float = 30.0) -> list[Record]:
@@ -46,9 +78,21 @@ def read_topic(settings: Settings, topic: str, timeout: float = 30.0) -> list[Re
 
     It stops on the consumer's *position*, not on the last record seen: a topic written
     in transactions (``forewarn dlq replay``) ends with a commit marker that is never
-    delivered as a record. Raises ``TimeoutError`` rather than return part of a topic.
+    delivered as a record. A partition that retention emptied (its low watermark is at its
+    high one) has nothing to read and is skipped. Raises :class:`TopicReadTimeout` rather
+    than return part of a topic, :class:`TopicReadError` on a broker error.
     """
-    ends = _end_offsets(settings, topic, timeout)
+    try:
+        return _read_topic(settings, topic, timeout)
+    except KafkaException as exc:
+        raise TopicReadError(f"{topic}: cannot read it back from Kafka ({settings.kafka_bootstrap_servers}): "
+                             f"{exc.args[0].str() if exc.args else exc}; check that the brokers are up and the "
+                             "topic exists (forewarn topics create)") from None
+
+
+def _read_topic(settings: Settings, topic: str, timeout: float) -> list[Record]:
+    marks = _watermarks(settings, topic, timeout)
+    ends = {p: high for p, (_, high) in marks.items()}
     consumer = Consumer(settings.confluent_config(**{
         "group.id": f"forewarn-readback-{uuid.uuid4().hex[:8]}",
         "enable.auto.commit": False,
@@ -57,14 +101,18 @@ def read_topic(settings: Settings, topic: str, timeout: float = 30.0) -> list[Re
         "log_level": 3,
     }))
     try:
-        pending = {p for p, end in ends.items() if end > 0}
+        pending = {p for p, (low, high) in marks.items() if high > low}
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in pending])
         out: list[Record] = []
+        stopped: dict[int, int] = {}
         deadline = time.monotonic() + timeout
         while pending:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{topic}: could not read partitions {sorted(pending)} to their end offsets "
-                                   f"in {timeout:.0f}s")
+                where = _why_stopped(settings, topic, {p: stopped.get(p, marks[p][0]) for p in pending}, ends)
+                raise TopicReadTimeout(
+                    f"{topic}: could not read partitions {sorted(pending)} to their end offsets in {timeout:.0f}s "
+                    f"({where}); if a producer's transaction is open, run again once it commits or aborts "
+                    "(transaction.timeout.ms aborts it at the latest), else check the brokers")
             for msg in consumer.consume(10_000, timeout=0.2):
                 if msg.error():
                     continue
@@ -74,6 +122,8 @@ def read_topic(settings: Settings, topic: str, timeout: float = 30.0) -> list[Re
             for tp in consumer.position([TopicPartition(topic, p) for p in pending]):
                 if tp.offset >= ends[tp.partition]:
                     pending.discard(tp.partition)
+                elif tp.offset >= 0:
+                    stopped[tp.partition] = tp.offset
         return out
     finally:
         consumer.close()
@@ -108,7 +158,8 @@ class TopicFollower:
         deadline = time.monotonic() + self.timeout
         while any(self._next[p] < ends[p] for p in self._partitions):
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{self.topic}: could not read to the end offsets {ends} in {self.timeout:.0f}s")
+                raise TopicReadTimeout(f"{self.topic}: could not read to the end offsets {ends} in "
+                                       f"{self.timeout:.0f}s; check the brokers and any open transaction")
             for msg in self._consumer.consume(10_000, timeout=0.2):
                 if msg.error():
                     continue
