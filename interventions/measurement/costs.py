@@ -39,6 +39,7 @@ schemas.config_yaml.ConfigError: f.yaml:1:1: missing required key 'monthly_reven
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -126,6 +127,9 @@ def _money(node: Node, example: str) -> float:
     value = node.value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise node.error(f"expected an amount of money, got {value!r}; write a plain number, e.g. {example}")
+    if not math.isfinite(value):
+        raise node.error(f"{value} is not a finite amount of money (.nan, .inf and numbers past 1.8e308 are not "
+                         f"amounts); write a plain number, e.g. {example}")
     if value < 0:
         raise node.error(f"{value} is negative; money amounts are 0 or more")
     return float(value)

@@ -38,6 +38,10 @@ def test_costs_section_is_optional():
     assert load("good_without_costs.yaml").extra["costs"] is None
 
 
+NOT_FINITE = ("is not a finite amount of money (.nan, .inf and numbers past 1.8e308 are not amounts); "
+              "write a plain number")
+
+
 @pytest.mark.parametrize("name,where,message", [
     ("bad_negative_money.yaml", "30:28", "costs.cost_per_inbound_ticket: -25 is negative; money amounts are 0 or more"),
     ("bad_missing_channel.yaml", "31:21", "costs.cost_per_contact: no cost for channel 'csm_task' (used by "
@@ -55,6 +59,10 @@ def test_costs_section_is_optional():
     ("bad_currency.yaml", "28:13", "costs.currency: 'dollars' is not a valid ISO 4217 currency code; write e.g. USD"),
     ("bad_revenue_from.yaml", "29:3", "costs.monthly_revenue_from: missing required key 'property'; "
                                       "add e.g. property: amount_usd"),
+    ("bad_nan_money.yaml", "32:29", f"costs.operating_cost_per_month: nan {NOT_FINITE}, e.g. 400"),
+    ("bad_inf_money.yaml", "28:32", f"costs.monthly_revenue_per_account: inf {NOT_FINITE}, e.g. 120"),
+    ("bad_huge_money.yaml", "31:45", f"costs.cost_per_contact.csm_task: inf {NOT_FINITE}, e.g. 0.05"),
+    ("bad_minus_inf_money.yaml", "30:28", f"costs.cost_per_inbound_ticket: -inf {NOT_FINITE}, e.g. 25"),
 ])
 def test_bad_costs_name_file_line_column_and_the_fix(name, where, message):
     with pytest.raises(ConfigError) as info:
