@@ -58,3 +58,11 @@ def test_an_inverted_window_is_refused_in_one_line(history, tmp_path, window):
     line = one_line_error(report(history, tmp_path / "r", *window))
     assert "empty window" in line
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("where", ["file", "file/below"])
+def test_an_out_that_is_a_file_is_refused_in_one_line(history, tmp_path, where):
+    (tmp_path / "file").write_text("keep me")
+    line = one_line_error(report(history, tmp_path / where))
+    assert str(tmp_path / "file") in line and "give --out a directory" in line
+    assert (tmp_path / "file").read_text() == "keep me"
