@@ -83,7 +83,6 @@ class TicketLedger:
         self._opened: dict[str, tuple[int, str, str]] = {}
         self._resolved: dict[str, int] = {}
         self._active: dict[int, set[str]] = defaultdict(set)
-        self.inbound_times: dict[str, list[int]] = defaultdict(list)
         self.without_ticket_id = 0
 
     def observe(self, event: Event) -> None:
@@ -105,10 +104,18 @@ class TicketLedger:
             origin = origin if origin in ORIGINS else "inbound"
             if ticket not in self._opened or event.ts < self._opened[ticket][0]:
                 self._opened[ticket] = (event.ts, origin, event.account_id)
-                if origin == "inbound" and event.account_id in self._track:
-                    self.inbound_times[event.account_id].append(event.ts)
         elif ticket not in self._resolved or event.ts < self._resolved[ticket]:
             self._resolved[ticket] = event.ts
+
+    @property
+    def inbound_times(self) -> dict[str, list[int]]:
+        """Opening times of the tracked accounts' inbound tickets: each ticket once, at its earliest opening,
+        as the weekly counts see it (a ticket opened twice under two event ids is still one ticket)."""
+        out: dict[str, list[int]] = defaultdict(list)
+        for ts, origin, account in self._opened.values():
+            if origin == "inbound" and account in self._track:
+                out[account].append(ts)
+        return out
 
     def weeks(self, since: int, until: int) -> list[WeekTickets]:
         """Weekly volume of the weeks overlapping ``[since, until)``, in order."""

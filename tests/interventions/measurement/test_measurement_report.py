@@ -264,3 +264,21 @@ def test_a_window_that_ends_before_it_starts_is_refused(since, until):
     with pytest.raises(WindowError, match="empty window") as refused:
         build_report(decisions, events, METRICS, CHANNELS, since=since, until=until)
     assert "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize("order", [1, -1])
+def test_a_ticket_opened_twice_counts_once_per_decision(order):
+    """Two ticket.opened events of one ticket under different event ids — the later-arriving one with the
+    earlier time — are one ticket in the per-decision figures too, whatever their arrival order."""
+    from interventions.measurement.tickets import TicketLedger
+
+    opened = [Event("o-late", "a1", "ticket.opened", 3 * DAY, None, {"ticket_id": "T1", "origin": "inbound"}),
+              Event("o-early", "a1", "ticket.opened", 2 * DAY, None, {"ticket_id": "T1", "origin": "inbound"})]
+    ledger = TicketLedger(track_accounts={"a1"})
+    for e in opened[::order]:
+        ledger.observe(e)
+    assert dict(ledger.inbound_times) == {"a1": [2 * DAY]}
+    decisions = [DecisionRecord("f1", "a1", "payment_failing", "payment_outreach", "treated", DAY)]
+    events = opened[::order] + [Event("end", "a9", "session.started", 60 * DAY)]
+    j = build_report(decisions, events, METRICS, CHANNELS, since=0).to_json()
+    assert j["tickets"]["per_decision_within_horizon"]["treated"] == {"decisions": 1, "mean": 1.0}
