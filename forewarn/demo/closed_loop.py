@@ -11,10 +11,12 @@ topics and written as HTML and JSON.
 
 from __future__ import annotations
 
+import gc
 import time
+import traceback
 import uuid
 from collections.abc import Callable
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,6 +118,11 @@ class ClosedLoop:
             ends = stack.up(progress=self.note)
             receiver = WebhookReceiver(secret=_SECRET.encode()).start()
             return self._run(ends, receiver, procs, started)
+        except BaseException as exc:
+            # Let go of the Kafka clients the failed run's frames still hold before Kafka stops: a live
+            # client logs every failed reconnect while the broker shuts down.
+            traceback.clear_frames(exc.__traceback__)
+            raise
         finally:
             guard.shutting_down()
             for proc in procs:
@@ -123,6 +130,7 @@ class ClosedLoop:
             if receiver is not None:
                 receiver.stop()
             if stack.started:  # only the servers this demo started: a 'dev up' one found running stays
+                gc.collect()  # Kafka clients kept only by reference cycles (an admin client's futures) go first
                 stack.down(only=stack.started)
 
     def _run(self, ends, receiver, procs, started) -> DemoResult:
@@ -158,43 +166,44 @@ class ClosedLoop:
         lateness_us = effective_config(settings).engine.allowed_lateness_us
         sim = Simulation(SimulationConfig(accounts=opts.accounts, days=opts.days, seed=opts.seed))
         client = redis.Redis.from_url(ends.redis_url)
-        events = TopicFollower(settings, topics.usage_events)
-        firings = TopicFollower(settings, topics.trigger_firings)
-        commands = TopicFollower(settings, topics.intervention_commands)
-        receipts = TopicFollower(settings, topics.intervention_receipts)
         known: dict[str, dict] = {}
         receipted: dict[str, str] = {}
         fed: set[str] = set()
         counts = {"events": 0, "commands": 0, "fed_back": 0}
         ticker = WatermarkTicker(settings)
-        with KafkaSink(settings) as sink:
-            for day in range(opts.days):
-                batch = sim.step()
-                sink(batch.records)
-                sink.flush()
-                counts["events"] += len(batch.records)
-                # Close the day: every watermark reaches its end minus the lateness, so
-                # nothing of the next day's batch can be late.
-                ticker.tick(batch.end_us - lateness_us - 1)
-                self._wait_pipeline(settings, client, events, firings, worker, dispatcher)
-                for rec in commands.poll_to_end():
-                    cmd = orjson.loads(rec.value)
-                    known[cmd["command_id"]] = cmd
-                self._wait_receipts(receipts, known, receipted, dispatcher)
-                arrived = [a.idempotency_key for a in receiver.accepted()]
-                new = [known[k] for k in dict.fromkeys(arrived) if k in known and k not in fed]
-                if new:
-                    sim.feed(new)
-                    fed.update(c["command_id"] for c in new)
-                if self.progress:
-                    self.progress(batch.date, day + 1, opts.days)
+        # The topic readers are closed on every way out: one left open after Ctrl-C logs each failed
+        # reconnect while Kafka stops.
+        with ExitStack() as readers:
+            events, firings, commands, receipts = (
+                readers.enter_context(closing(TopicFollower(settings, topic)))
+                for topic in (topics.usage_events, topics.trigger_firings, topics.intervention_commands,
+                              topics.intervention_receipts))
+            with KafkaSink(settings) as sink:
+                for day in range(opts.days):
+                    batch = sim.step()
+                    sink(batch.records)
+                    sink.flush()
+                    counts["events"] += len(batch.records)
+                    # Close the day: every watermark reaches its end minus the lateness, so
+                    # nothing of the next day's batch can be late.
+                    ticker.tick(batch.end_us - lateness_us - 1)
+                    self._wait_pipeline(settings, client, events, firings, worker, dispatcher)
+                    for rec in commands.poll_to_end():
+                        cmd = orjson.loads(rec.value)
+                        known[cmd["command_id"]] = cmd
+                    self._wait_receipts(receipts, known, receipted, dispatcher)
+                    arrived = [a.idempotency_key for a in receiver.accepted()]
+                    new = [known[k] for k in dict.fromkeys(arrived) if k in known and k not in fed]
+                    if new:
+                        sim.feed(new)
+                        fed.update(c["command_id"] for c in new)
+                    if self.progress:
+                        self.progress(batch.date, day + 1, opts.days)
         counts["commands"] = len(known)
         for outcome in sorted(set(receipted.values())):
             counts[f"receipts {outcome}"] = sum(1 for o in receipted.values() if o == outcome)
         counts["received by the stand-in"] = len({a.idempotency_key for a in receiver.accepted()})
         counts["fed_back"] = len(fed)
-        for follower in (events, firings, commands, receipts):
-            follower.close()
         counts.update(self._reconcile(settings))
         for proc in procs:
             proc.stop()

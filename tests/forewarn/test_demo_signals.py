@@ -33,10 +33,14 @@ def _demo_children(config_path: Path) -> list[int]:
     return found
 
 
-def _start_demo(tmp_path: Path, kafka_bootstrap: str, redis_url: str) -> tuple[subprocess.Popen, list[int]]:
-    """A tiny demo on the session's servers, returned once its worker and dispatcher both run."""
-    env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap, REDIS_URL=redis_url,
-               FOREWARN_STATE_DIR=str(tmp_path / "state"))
+def _start_demo(tmp_path: Path, kafka_bootstrap: str | None, redis_url: str | None
+                ) -> tuple[subprocess.Popen, list[int]]:
+    """A tiny demo on the session's servers (or, given None, on servers of its own), returned once its
+    worker and dispatcher both run."""
+    env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL")}
+    env["FOREWARN_STATE_DIR"] = str(tmp_path / "state")
+    if kafka_bootstrap and redis_url:
+        env.update(KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap, REDIS_URL=redis_url)
     out = tmp_path / "out"
     demo = subprocess.Popen([sys.executable, "-m", "forewarn.cli", "demo", "--accounts", "20", "--days", "60",
                              "--out", str(out)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -86,3 +90,15 @@ def test_a_second_ctrl_c_does_not_cut_the_shutdown_short(tmp_path, kafka_bootstr
     stderr = _assert_all_stopped(demo, children)
     assert "Traceback" not in stderr
     assert "stopping…, please wait" in stderr
+
+
+def test_ctrl_c_stops_the_servers_the_demo_started_quietly(tmp_path):
+    """On its own Kafka and Redis: both stopped, and no Kafka client left to log reconnects while Kafka stops."""
+    import json
+
+    demo, children = _start_demo(tmp_path, None, None)
+    servers = json.loads((tmp_path / "state" / "stack.json").read_text())
+    demo.send_signal(signal.SIGINT)
+    stderr = _assert_all_stopped(demo, children)
+    assert not pid_alive(servers["kafka"]["pid"]) and not pid_alive(servers["redis"]["pid"])
+    assert "rdkafka" not in stderr and "Traceback" not in stderr, stderr[-2000:]
