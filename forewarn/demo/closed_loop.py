@@ -12,6 +12,7 @@ topics and written as HTML and JSON.
 from __future__ import annotations
 
 import gc
+import tempfile
 import time
 import traceback
 import uuid
@@ -98,6 +99,7 @@ class ClosedLoop:
         self.run_id = uuid.uuid4().hex[:8]
 
     def run(self) -> DemoResult:
+        sim_config = self._check_options()
         # SIGTERM and SIGHUP end the demo like Ctrl-C: through the cleanup below, which
         # a further signal does not interrupt.
         with TerminationGuard() as guard, ExitStack() as locks:
@@ -107,9 +109,20 @@ class ClosedLoop:
             if not (stack.environ.get("KAFKA_BOOTSTRAP_SERVERS") and stack.environ.get("REDIS_URL")):
                 locks.enter_context(DemoLock(stack.state_dir / "demo.lock", f"state directory {stack.state_dir}"))
             locks.enter_context(DemoLock(self.options.out / ".demo.lock", f"output directory {self.options.out}"))
-            return self._run_guarded(guard, stack)
+            return self._run_guarded(guard, stack, sim_config)
 
-    def _run_guarded(self, guard: TerminationGuard, stack: DevStack) -> DemoResult:
+    def _check_options(self) -> SimulationConfig:
+        """The simulator's options and the demo config, checked before anything starts (a mistake is one line)."""
+        from streams.config import load_config
+
+        opts = self.options
+        sim_config = SimulationConfig(accounts=opts.accounts, days=opts.days, seed=opts.seed)
+        base = opts.base_config or Settings().config_path
+        with tempfile.TemporaryDirectory() as tmp:  # the real one is written once the receiver's URL is known
+            load_config(demo_config(base, "http://127.0.0.1:9", opts.holdout, Path(tmp) / "demo-config.yaml"))
+        return sim_config
+
+    def _run_guarded(self, guard: TerminationGuard, stack: DevStack, sim_config: SimulationConfig) -> DemoResult:
         started = time.monotonic()
         receiver: WebhookReceiver | None = None
         procs: list[WorkerProcess] = []
@@ -117,7 +130,7 @@ class ClosedLoop:
             # Inside the try: a failure or Ctrl-C after Kafka started and before Redis did still stops Kafka.
             ends = stack.up(progress=self.note)
             receiver = WebhookReceiver(secret=_SECRET.encode()).start()
-            return self._run(ends, receiver, procs, started)
+            return self._run(ends, receiver, procs, started, sim_config)
         except BaseException as exc:
             # Let go of the Kafka clients the failed run's frames still hold before Kafka stops: a live
             # client logs every failed reconnect while the broker shuts down.
@@ -133,7 +146,7 @@ class ClosedLoop:
                 gc.collect()  # Kafka clients kept only by reference cycles (an admin client's futures) go first
                 stack.down(only=stack.started)
 
-    def _run(self, ends, receiver, procs, started) -> DemoResult:
+    def _run(self, ends, receiver, procs, started, sim_config: SimulationConfig) -> DemoResult:
         from streams.config import load_config
 
         opts = self.options
@@ -164,7 +177,7 @@ class ClosedLoop:
         procs.append(dispatcher)
 
         lateness_us = effective_config(settings).engine.allowed_lateness_us
-        sim = Simulation(SimulationConfig(accounts=opts.accounts, days=opts.days, seed=opts.seed))
+        sim = Simulation(sim_config)
         client = redis.Redis.from_url(ends.redis_url)
         known: dict[str, dict] = {}
         receipted: dict[str, str] = {}
