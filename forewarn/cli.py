@@ -15,6 +15,7 @@ import typer
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 from rich.console import Console
+from rich.markup import escape
 
 from schemas.errors import ForewarnError
 
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
         problem = settings_problem(exc)
         if problem is None:  # not the settings: a bug, shown with its traceback
             raise
-        err.print(f"[bold red]error:[/] invalid setting {problem}", highlight=False, soft_wrap=True, markup=True)
+        err.print(f"[bold red]error:[/] invalid setting {escape(problem)}", highlight=False, soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/]")
