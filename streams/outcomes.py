@@ -17,7 +17,7 @@ account.
 ...     "time_to_resolution": {"inbound": {"median_hours": 20.0, "p90_hours": 50.0}}})
 >>> gauges.value("forewarn_outcome_success_ratio", trigger="payment_failing", arm="treated")
 0.5
->>> gauges.value("forewarn_time_to_resolution_seconds", origin="inbound", quantile="0.9")
+>>> gauges.value("forewarn_time_to_resolution_seconds", origin="inbound", percentile="90")
 180000.0
 """
 
@@ -39,7 +39,9 @@ from schemas.event import Event
 
 __all__ = ["OutcomeGauges", "OutcomeMonitor"]
 
-_QUANTILES = {"median_hours": "0.5", "p90_hours": "0.9"}
+# The label is "percentile", not "quantile": Prometheus keeps "quantile" for summaries (promtool flags it
+# on a gauge), and these are a report's median and p90, not a summary's running quantiles.
+_PERCENTILES = {"median_hours": "50", "p90_hours": "90"}
 
 
 class OutcomeGauges:
@@ -70,7 +72,8 @@ class OutcomeGauges:
                 "Inbound tickets per active account in the last whole week of the report.", registry=registry)
             self.resolution = Gauge(
                 "forewarn_time_to_resolution_seconds",
-                "Time from ticket opened to resolved, by origin, median and p90.", ["origin", "quantile"],
+                "Time from ticket opened to resolved, by origin: median (percentile 50) and p90.",
+                ["origin", "percentile"],
                 registry=registry)
         self._counts: Counter = Counter()
         for trigger in sorted(self.triggers):
@@ -114,9 +117,9 @@ class OutcomeGauges:
         for origin, r in (report.get("time_to_resolution") or {}).items():
             if origin not in ORIGINS:
                 continue
-            for key, quantile in _QUANTILES.items():
+            for key, percentile in _PERCENTILES.items():
                 if r.get(key) is not None:
-                    self.resolution.labels(origin=origin, quantile=quantile).set(r[key] * 3600.0)
+                    self.resolution.labels(origin=origin, percentile=percentile).set(r[key] * 3600.0)
 
     def value(self, name: str, **labels: str) -> float | None:
         """The current value of one sample (tests, the demo's summary)."""

@@ -2,7 +2,9 @@
 
 Writes ``impact-report.html`` (self-contained, opens offline) and
 ``impact-report.json`` (the same numbers) into ``--out`` and prints the
-per-trigger and headline tables.
+per-trigger and headline tables. ``--metrics-out FILE`` also writes the
+headline gauges in the Prometheus text format (for node_exporter's textfile
+collector or any scraper of files).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import typer
 from rich.console import Console
 
 from forewarn.report.build import load_report_config, report_from_files, report_from_topics
-from forewarn.report.output import write_report
+from forewarn.report.output import write_metrics, write_report
 from forewarn.report.terminal import report_tables
 from schemas.errors import ForewarnError
 from schemas.timefmt import parse_rfc3339
@@ -44,6 +46,9 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         until: str = typer.Option(None, help="Window end, exclusive (RFC 3339); default: just after the last event."),
         min_sample: int = typer.Option(30, min=1, help="Closed windows each arm needs before an uplift is shown."),
         horizon_days: float = typer.Option(90.0, min=1.0, help="Retention horizon in days."),
+        metrics_out: Path = typer.Option(None, "--metrics-out",
+                                         help="Also write the headline gauges to this file in the Prometheus text "
+                                              "format, atomically (e.g. for node_exporter's textfile collector)."),
     ) -> None:
         """Measure the interventions: uplift vs control, tickets, time to resolution, retention, ROI."""
         from forewarn.commands.common import load_settings
@@ -65,8 +70,11 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                 result = report_from_files(events, decisions, cfg, receipts, **options)
         data = result.to_json()
         files = write_report(data, out)
+        metrics = write_metrics(data, metrics_out, cfg.triggers) if metrics_out is not None else None
         for table in report_tables(data):
             console.print(table)
         if "note" in data["window"]:
             console.print(f"[yellow]note:[/] {data['window']['note']}", highlight=False)
         console.print(f"report: {files.html}\njson:   {files.json}")
+        if metrics is not None:
+            console.print(f"metrics: {metrics}")

@@ -222,10 +222,12 @@ class ClosedLoop:
             proc.stop()
         self.note("building the impact report from the topics")
         from forewarn.report.build import report_from_topics
-        from forewarn.report.output import write_report
+        from forewarn.report.output import write_metrics, write_report
 
         report = report_from_topics(settings, config).to_json()
         files = write_report(report, out)
+        metrics = write_metrics(report, out / "forewarn.prom", config.triggers)
+        self.note(f"headline gauges (Prometheus text format): {metrics}")
         return DemoResult(report, files.html, files.json, counts, time.monotonic() - started)
 
     def _reconcile(self, settings: Settings) -> dict[str, int]:

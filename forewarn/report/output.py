@@ -1,4 +1,4 @@
-"""Writing the report: the HTML page and its JSON side by side.
+"""Writing the report: the HTML page and its JSON side by side, and its headline gauges for Prometheus.
 
 >>> import tempfile, pathlib
 >>> out = pathlib.Path(tempfile.mkdtemp())
@@ -13,7 +13,10 @@ forewarn.report.output.ReportOutputError: ... is a file, not a directory; give -
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +26,7 @@ import orjson
 from forewarn.report.html import render_html
 from schemas.errors import ForewarnError
 
-__all__ = ["ReportFiles", "ReportOutputError", "write_report"]
+__all__ = ["ReportFiles", "ReportOutputError", "write_report", "write_metrics"]
 
 
 class ReportOutputError(ForewarnError):
@@ -50,3 +53,56 @@ def write_report(report: Mapping[str, Any], directory: Path, name: str = "impact
         raise ReportOutputError(f"{exc.filename or directory}: cannot write the report ({exc.strerror}); "
                                 "give --out a directory you can write to") from None
     return files
+
+
+def write_metrics(report: Mapping[str, Any], path: Path, triggers: Iterable[str]) -> Path:
+    """Write the report's headline gauges to ``path`` in the Prometheus text format, atomically.
+
+    The gauges are :class:`streams.outcomes.OutcomeGauges` on a registry of their own, set from the report
+    JSON: success ratio and decisions measured by trigger and arm, inbound tickets per active account
+    (mean of whole weeks, and the last whole week), time to resolution by origin. ``triggers`` are the
+    config's trigger names (the only trigger labels). The file is written beside ``path`` under a
+    temporary name and renamed over it, so node_exporter's textfile collector (which reads ``*.prom``)
+    or any file scraper never sees half a file.
+
+    >>> import tempfile, pathlib
+    >>> from prometheus_client.parser import text_string_to_metric_families
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "forewarn.prom"
+    >>> _ = write_metrics({"triggers": [], "tickets": {"inbound_per_active_account_per_week": 0.25, "weeks": []},
+    ...                    "time_to_resolution": {}}, path, [])
+    >>> [(m.name, m.samples[0].value) for m in text_string_to_metric_families(path.read_text())
+    ...  if m.name == "forewarn_inbound_tickets_per_active_account"]
+    [('forewarn_inbound_tickets_per_active_account', 0.25)]
+    """
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from streams.outcomes import OutcomeGauges
+
+    gauges = OutcomeGauges(CollectorRegistry(), triggers)
+    # A fresh gauge without labels would export 0, which reads as a measured figure: NaN until the
+    # report has the number.
+    for gauge in (gauges.tickets_per_account, gauges.tickets_last_week):
+        gauge.set(float("nan"))
+    gauges.set_report(report)
+    data = generate_latest(gauges.registry)
+    if path.is_dir():
+        raise ReportOutputError(f"{path} is a directory; give --metrics-out a file name, e.g. {path / 'forewarn.prom'}")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise ReportOutputError(f"{path.parent}: cannot write the metrics file ({exc.strerror}); "
+                                "give --metrics-out a file in a directory you can write to") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; the collector usually runs as another user
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise ReportOutputError(f"{path}: cannot write the metrics file ({exc.strerror})") from None
+        raise
+    return path

@@ -33,8 +33,8 @@ def test_gauges_from_a_report():
     assert g.value("forewarn_outcome_decisions", trigger="payment_failing", arm="treated") == 40
     assert g.value("forewarn_inbound_tickets_per_active_account") == pytest.approx(0.12)
     assert g.value("forewarn_inbound_tickets_per_active_account_last_week") == pytest.approx(0.1)
-    assert g.value("forewarn_time_to_resolution_seconds", origin="proactive", quantile="0.5") == 2.5 * 3600
-    assert g.value("forewarn_time_to_resolution_seconds", origin="proactive", quantile="0.9") is None
+    assert g.value("forewarn_time_to_resolution_seconds", origin="proactive", percentile="50") == 2.5 * 3600
+    assert g.value("forewarn_time_to_resolution_seconds", origin="proactive", percentile="90") is None
     # A trigger the config does not know mints no label values.
     text = g.exposition().decode()
     assert "from_another_config" not in text
