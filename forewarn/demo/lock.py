@@ -40,7 +40,7 @@ class DemoLock:
         self.what = what
         self._fd: int | None = None
 
-    def __enter__(self) -> "DemoLock":
+    def __enter__(self) -> DemoLock:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

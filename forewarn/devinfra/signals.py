@@ -42,7 +42,7 @@ class TerminationGuard:
         """From here on signals no longer interrupt: the cleanup that follows runs to its end."""
         self.stopping = True
 
-    def __enter__(self) -> "TerminationGuard":
+    def __enter__(self) -> TerminationGuard:
         if threading.current_thread() is threading.main_thread():
             for sig in _SIGNALS:
                 if signal.getsignal(sig) is not signal.SIG_IGN:  # e.g. SIGHUP under nohup stays ignored

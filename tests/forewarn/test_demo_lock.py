@@ -33,9 +33,9 @@ def _demo(out):
 
 
 def test_a_second_demo_on_the_same_state_dir_is_refused(tmp_path, local_stack):
-    with DemoLock(local_stack / "demo.lock", "state directory"):
-        with pytest.raises(DemoLocked, match=rf"another forewarn demo \(pid {os.getpid()}\) is using the state directory"):
-            _demo(tmp_path / "other-out").run()
+    refused = rf"another forewarn demo \(pid {os.getpid()}\) is using the state directory"
+    with DemoLock(local_stack / "demo.lock", "state directory"), pytest.raises(DemoLocked, match=refused):
+        _demo(tmp_path / "other-out").run()
     with pytest.raises(DevInfraError, match="past the locks"):  # released: the next demo goes on
         _demo(tmp_path / "other-out").run()
 
