@@ -45,10 +45,17 @@ def applied_total(client: redis.Redis, settings: Settings, ends: dict[int, int])
 
 
 def wait_done(client: redis.Redis, settings: Settings, ends: dict[int, int], workers, timeout: float = 600.0) -> None:
-    """Until every partition's applied offset reaches its end; fails if a worker dies or time runs out."""
+    """Until every partition's applied offset reaches its end and its outbox is published (empty); fails if a
+    worker dies or time runs out. The outbox is published after the apply that moves the offset, and the
+    published counters move after that: a scrape right when the offsets are in could miss the last ones."""
     deadline = time.monotonic() + timeout
-    while not all(applied(client, settings, p) >= end - 1 for p, end in ends.items()):
+
+    def published(p: int) -> bool:
+        return client.llen(PartitionKeys(f"det:{settings.topics.usage_events}", p).outbox) == 0
+
+    while not all(applied(client, settings, p) >= end - 1 and published(p) for p, end in ends.items()):
         for w in workers:
             assert w.alive(), f"worker died: see {w.log_path}"
         assert time.monotonic() < deadline, "workers did not finish in time"
         time.sleep(0.5)
+    time.sleep(0.2)  # the counters move just after the outbox is trimmed

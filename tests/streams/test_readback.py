@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from contextlib import contextmanager
 
 import pytest
 from confluent_kafka import Producer
@@ -54,9 +55,9 @@ def test_follower_moves_past_commit_markers(settings):
     assert [r.value for r in second] == [b"d"]
 
 
-def test_read_topic_raises_rather_than_return_part_of_a_topic(settings):
-    """An open transaction holds read_committed readers below its records: a timeout, not a short list."""
-    topic = settings.topics.usage_events
+@contextmanager
+def _open_transaction(settings, topic: str):
+    """One record in a transaction left open (a crashed transactional producer) on a 1-partition topic."""
     ensure_topics(settings, [topic], partitions=1)
     producer = Producer(settings.confluent_config(**{"transactional.id": f"readback-{uuid.uuid4().hex[:8]}",
                                                      "log_level": 3}))
@@ -65,10 +66,16 @@ def test_read_topic_raises_rather_than_return_part_of_a_topic(settings):
     producer.produce(topic, b"pending", b"k")
     producer.flush(30)
     try:
-        with pytest.raises(TimeoutError, match="could not read partitions"):
-            read_topic(settings, topic, timeout=3)
+        yield
     finally:
         producer.abort_transaction(30)
+
+
+def test_read_topic_raises_rather_than_return_part_of_a_topic(settings):
+    """An open transaction holds read_committed readers below its records: a timeout, not a short list."""
+    topic = settings.topics.usage_events
+    with _open_transaction(settings, topic), pytest.raises(TimeoutError, match="could not read partitions"):
+        read_topic(settings, topic, timeout=3)
 
 
 def test_a_partition_emptied_by_retention_is_skipped(settings):
@@ -98,18 +105,8 @@ def test_an_open_transaction_is_one_line_naming_the_partition(settings):
     from streams.readback import TopicReadTimeout
 
     topic = settings.topics.usage_events
-    ensure_topics(settings, [topic], partitions=1)
-    producer = Producer(settings.confluent_config(**{"transactional.id": f"readback-{uuid.uuid4().hex[:8]}",
-                                                     "log_level": 3}))
-    producer.init_transactions(30)
-    producer.begin_transaction()
-    producer.produce(topic, b"pending", b"k")
-    producer.flush(30)
-    try:
-        with pytest.raises(TopicReadTimeout) as late:
-            read_topic(settings, topic, timeout=3)
-    finally:
-        producer.abort_transaction(30)
+    with _open_transaction(settings, topic), pytest.raises(TopicReadTimeout) as late:
+        read_topic(settings, topic, timeout=3)
     assert isinstance(late.value, ForewarnError) and "\n" not in str(late.value)
     assert f"{topic}: could not read partitions [0]" in str(late.value)
     assert "partition 0 stopped at offset 0 of 1, behind an open transaction holding offsets 0 to 0" in str(late.value)
