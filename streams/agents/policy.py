@@ -144,9 +144,12 @@ class PolicyRuntime:
                        for d in result.decisions]
             outbox += [OutboxRecord("commands", c.account_id.encode(), c.model_dump_json().encode())
                        for c in result.commands]
-            self.publisher.publish(self.store, partition, self.store.commit(partition, outbox))
-            for _rec, reason, _detail in refused:  # counted once stored: a refused write is redone
+            appended = self.store.commit(partition, outbox)
+            # counted once stored (a refused write is redone) and before publishing: a redelivery after a
+            # failed publication finds them applied and would not count them again
+            for _rec, reason, _detail in refused:
                 self.invalid.labels(reason=reason).inc()
+            self.publisher.publish(self.store, partition, appended)
             self.metrics.count(result.decisions, result.duplicates, result.stale, result.redelivered)
             self.position.labels(partition=str(partition)).set(records[-1].offset)
             return result

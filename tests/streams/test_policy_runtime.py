@@ -143,3 +143,24 @@ def test_a_record_that_is_neither_a_firing_nor_a_marker_is_dead_lettered_once_an
         assert registry.get_sample_value("forewarn_policy_invalid_records_total", {"reason": reason}) == 1
     decided = {d.account_id for d in first.decisions}
     assert {"acct-000", "acct-001", "acct-002"} <= decided
+
+
+def test_an_unreadable_record_is_counted_even_when_its_publication_fails(settings):
+    """The dead letter is stored with the chunk; if publishing fails (here: its topic is missing), the
+    redelivered chunk finds the record applied. It must have been counted already, or the alert on the
+    counter never sees it; the stored dead letter is published once the topic exists."""
+    from streams.readback import read_topic
+
+    names = [n for n in settings.topics.all_names() if n != settings.topics.trigger_firings_dlq]
+    ensure_topics(settings, names)
+    registry = CollectorRegistry()
+    rt = Runtimes(settings, registry)
+    chunk = [Rec(b"acct-x", b"{not json", 0, ())] + _records(_firings(1), start=1)
+    with pytest.raises(Exception):
+        rt.policy.handle_chunk(0, chunk)
+    assert registry.get_sample_value("forewarn_policy_invalid_records_total", {"reason": "invalid_json"}) == 1
+    ensure_topics(settings)
+    rt = Runtimes(settings, CollectorRegistry())  # a restarted worker: the stored outbox goes out first
+    again = rt.policy.handle_chunk(0, chunk)
+    assert again.redelivered == 1
+    assert [r.value for r in read_topic(settings, settings.topics.trigger_firings_dlq)] == [b"{not json"]
