@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-import signal
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,6 +30,7 @@ from forewarn.simulate import (
     read_commands,
     simulate_to_dir,
 )
+from forewarn.devinfra.signals import TerminationGuard
 from forewarn.simulate.output import StagedOutput, check_out_dir
 from forewarn.simulate.simulation import DayBatch
 from schemas.errors import ForewarnError
@@ -179,23 +178,6 @@ def _simulate_to_kafka(config: SimulationConfig, out: Path, fed: list[Outreach] 
     return truth
 
 
-@contextmanager
-def _terminate_cleanly() -> Iterator[None]:
-    """SIGTERM ends the run like Ctrl-C does, so the half-written files are removed, not left behind."""
-    def stop(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, stop)
-    except ValueError:  # not the main thread (e.g. a test runner's worker): keep the default
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def register(app: typer.Typer, bench: typer.Typer) -> None:
     @app.command("simulate")
     def simulate(
@@ -234,7 +216,8 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         err = Console(stderr=True)
         began = time.perf_counter()
         lines = 0
-        with _terminate_cleanly(), _progress(err) as progress:
+        # SIGTERM/SIGHUP end the run like Ctrl-C, so the half-written files are removed, not left behind
+        with TerminationGuard(), _progress(err) as progress:
             task = progress.add_task("simulating days", total=days, events="0", rate="")
 
             def on_day(batch: DayBatch) -> None:
