@@ -36,12 +36,38 @@ allowed lateness + decision window + :data:`LOOKBACK_MARGIN_US` (one hour: the d
 may trail this worker by that much event time — a restart, a slow partition). Decisions already in
 Kafka never trail: while a partition's decisions have a backlog, its events are paused (decisions
 running ahead of events are harmless: their windows just wait for the events).
+
+Idle partitions
+---------------
+With ``idle_advance`` on (the detect worker's setting, the same semantics: DESIGN.md's event time), a
+partition that has applied no usage event for ``idle_advance_after_s`` moves its watermark by the
+wall-clock time since its last event (:meth:`OutcomeWorker.advance_idle`, on a timer in the loop), so
+windows on a silent partition close and are counted without waiting for the next event. The rule:
+
+* the target is the watermark after the partition's last applied event plus the wall-clock time since
+  this worker applied it (since its assignment after a restart or rebalance: the clock starts again);
+  never backwards, and never past the detect worker's stored watermark of the same partition
+  (``det:<usage-events topic>``; none stored: no advance). An event later than that is late for the
+  detect worker too, and a decision cannot trail the watermark by more than the lookback assumes: the
+  policy decides on the detect worker's watermark;
+* only when the partition is caught up on *both* topics: the log end offsets, asked of the broker just
+  before, are reached by the applied offsets stored in Redis (or by the consumer's position, which also
+  steps over a transaction's commit marker). An event or a decision still in Kafka is read first: no
+  window closes before a record that could settle it, and the events-behind-decisions gate (a paused
+  partition is never advanced) still holds;
+* the advance closes windows and counts them exactly as a chunk does: the new watermark, the closed
+  windows' counts and the accounts are written by the same compare-and-set script, offsets unchanged.
+  A crash before the write changes nothing; after it, the windows are gone from the accounts and
+  counted once; a redelivered record is at or below the applied offsets and skipped. A write refused
+  because another owner wrote first (:class:`~streams.stores.detector_redis.StaleOwner`) drops the
+  advance: the owner's next chunk or tick works from the state it left.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -51,6 +77,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from detectors.config import ForewarnConfig
+from detectors.store import NO_TIME
 from interventions.measurement.decisions import (
     MEASURED_ARMS,
     DecisionRecord,
@@ -60,11 +87,13 @@ from interventions.measurement.errors import HistoryError
 from interventions.measurement.outcomes import OutcomeTracker
 from schemas.catalogue import SuccessMetric
 from schemas.event import Event, parse_event
-from schemas.timefmt import US_PER_DAY, US_PER_HOUR
+from schemas.timefmt import US_PER_DAY, US_PER_HOUR, US_PER_SECOND
 from streams.consume import records_of
 from streams.errors import StreamsError
+from streams.keys import PartitionKeys
 from streams.outcomes import OutcomeGauges
 from streams.settings import Settings
+from streams.stores.detector_redis import StaleOwner
 from streams.stores.outcome_redis import (
     BatchOutcomeState,
     PartitionOutcome,
@@ -146,7 +175,9 @@ class OutcomeWorker:
                                    "Records at or below the applied offset stored in Redis: skipped.", registry=r)
         self.stale_retries = Counter("forewarn_outcome_stale_writes",
                                      "Outcome chunks whose write was refused because another worker wrote the "
-                                     "partition first (a rebalance overlap); each is worked out again.", registry=r)
+                                     "partition first (a rebalance overlap); each is worked out again (an idle "
+                                     "advance is dropped instead: the next tick starts from that state).",
+                                     registry=r)
         self.position = Gauge("forewarn_outcome_position_offset",
                               "Offset of the last record the outcome worker applied, by stream and partition.",
                               ["stream", "partition"], registry=r)
@@ -163,6 +194,10 @@ class OutcomeWorker:
         self._assigned: set[int] = set()
         self._paused: set[int] = set()
         self._next_dec: dict[int, int] = {}
+        #: Namespace of the detect worker's partition records (streams.app), whose watermark caps the idle advance.
+        self.detect_namespace = f"det:{self.topics.usage_events}"
+        #: partition -> (wall-clock seconds, watermark µs) when it last applied a usage event or was assigned.
+        self.progress: dict[int, tuple[float, int | None]] = {}
 
     # -- one partition's chunk ---------------------------------------------------------------
 
@@ -205,7 +240,21 @@ class OutcomeWorker:
         if max_ts is not None:
             candidate = max_ts - self.lateness_us
             wm = candidate if wm is None else max(wm, candidate)
+        self._apply(partition, expected, rec, chunk, wm, max_ts, parsed, records, new_events, new_decisions)
+        if invalid_events:
+            self.invalid.labels(stream="events").inc(invalid_events)
+        if invalid_decisions:
+            self.invalid.labels(stream="decisions").inc(invalid_decisions)
+        if new_events:
+            self.progress[partition] = (time.time(), wm)
+        return chunk
 
+    def _apply(self, partition: int, expected: bytes, rec: PartitionOutcome, chunk: OutcomeChunk, wm: int | None,
+               max_ts: int | None, parsed: Sequence[Event], records: Sequence[DecisionRecord],
+               new_events: Sequence[Rec], new_decisions: Sequence[Rec]) -> None:
+        """Decide, observe and advance to ``wm`` on the accounts this can touch; count the closed windows;
+        store it all with both offsets in one compare-and-set write (StaleOwner if the record changed)."""
+        store = self.store
         # Load every account this chunk can touch: decisions', success events', and those due by wm.
         touched = {d.account_id for d in records if d.measured}
         touched |= {e.account_id for e in parsed if e.type in self._types}
@@ -272,10 +321,6 @@ class OutcomeWorker:
                 wakes[a] = when
         store.commit(partition, expected, encode_record(new), puts, deletes, wakes, unwakes)
 
-        if invalid_events:
-            self.invalid.labels(stream="events").inc(invalid_events)
-        if invalid_decisions:
-            self.invalid.labels(stream="decisions").inc(invalid_decisions)
         if new_events:
             self.position.labels(stream="events", partition=str(partition)).set(new.ev)
         if new_decisions:
@@ -283,7 +328,78 @@ class OutcomeWorker:
         if wm is not None:
             self.watermark.labels(partition=str(partition)).set(wm / 1e6)
         chunk.applied_events, chunk.applied_decisions, chunk.watermark = len(new_events), len(new_decisions), wm
+
+    # -- an idle partition ------------------------------------------------------------------------
+
+    def advance_idle(self, partition: int, ends: tuple[int, int], read: tuple[int, int] = (-1, -1),
+                     now: float | None = None) -> OutcomeChunk | None:
+        """Advance an idle partition's watermark by the wall-clock time since its last event (module doc).
+
+        ``ends`` are the log end offsets of the partition's (events, decisions), asked of the broker before
+        the call; ``read`` the consumer's positions on them (next offset to read). Returns what the advance
+        did, or None when it did not move the watermark: the advance is off, the partition not idle long
+        enough or not caught up on both topics, the detect worker's watermark not ahead, or another owner
+        wrote the partition first.
+        """
+        if not self.settings.idle_advance:
+            return None
+        try:
+            return self._advance_idle_once(partition, ends, read, time.time() if now is None else now)
+        except StaleOwner as exc:
+            self.stale_retries.inc()
+            log.warning("outcome partition %d: idle advance refused: %s", partition, exc)
+            return None
+
+    def _advance_idle_once(self, partition: int, ends: tuple[int, int], read: tuple[int, int],
+                           now: float) -> OutcomeChunk | None:
+        expected, rec = self.store.read_record(partition)
+        if partition not in self.progress:
+            self.progress[partition] = (now, rec.wm)
+            return None
+        wall, last_wm = self.progress[partition]
+        if now - wall < self.settings.idle_advance_after_s or last_wm is None or rec.wm is None:
+            return None
+        if ends[0] > max(rec.ev + 1, read[0]) or ends[1] > max(rec.dec + 1, read[1]):
+            return None  # a record still in Kafka is read first
+        target = min(last_wm + int((now - wall) * US_PER_SECOND), self.detect_watermark(partition))
+        if target <= rec.wm:
+            return None
+        chunk = OutcomeChunk(watermark=rec.wm)
+        self._apply(partition, expected, rec, chunk, target, rec.max_ts, (), (), (), ())
+        log.debug("outcome partition %d idle: watermark advanced to %d, %d windows counted", partition, target,
+                  chunk.counted)
         return chunk
+
+    def detect_watermark(self, partition: int) -> int:
+        """The detect worker's stored watermark of ``partition`` (NO_TIME when it stored none)."""
+        value = self.client.hget(PartitionKeys(self.detect_namespace, partition).record, "watermark")
+        return NO_TIME if value is None else int(value)
+
+    def _advance_idle_partitions(self, consumer: Consumer) -> None:
+        """The loop's idle tick: every assigned partition whose events are not paused and that has been idle
+        long enough gets its log ends and positions asked, then :meth:`advance_idle`."""
+        now = time.time()
+        moved = False
+        for p in sorted(self._assigned - self._paused):
+            last = self.progress.get(p)
+            if last is not None and (now - last[0] < self.settings.idle_advance_after_s or last[1] is None):
+                continue  # not idle, or no event yet: nothing to advance, no broker round trip
+            ends, read = [], []
+            for topic in (self.topics.usage_events, self.topics.intervention_decisions):
+                tp = TopicPartition(topic, p)
+                try:
+                    _, high = consumer.get_watermark_offsets(tp, timeout=5, cached=False)
+                    position = consumer.position([tp])[0].offset
+                except Exception:  # noqa: BLE001 - unknown: no advance this tick
+                    high = -1
+                if high < 0:
+                    break
+                ends.append(high)
+                read.append(position)
+            else:
+                moved |= self.advance_idle(p, (ends[0], ends[1]), (read[0], read[1]), now) is not None
+        if moved:
+            self.refresh_gauges()
 
     # -- the figures ---------------------------------------------------------------------------
 
@@ -332,6 +448,9 @@ class OutcomeWorker:
         self._assigned = ev
         self._paused = set()
         self._next_dec = {}
+        # The idle clock starts again at assignment (as the detect worker's): no time before it is counted.
+        now = time.time()
+        self.progress = {p: (now, records.get(p, PartitionOutcome()).wm) for p in ev}
         for tp in partitions:
             if tp.topic == self.topics.intervention_decisions:
                 # Where the decisions will really start: the stored position, or the log's start if
@@ -350,6 +469,7 @@ class OutcomeWorker:
             self.held_back.labels(partition=str(p)).set(0)
         self._assigned = set()
         self._paused = set()
+        self.progress = {}
 
     def _gate(self, consumer: Consumer, fresh: bool = False) -> None:
         """Pause a partition's events while its decisions have a backlog, so events never run ahead of
@@ -436,6 +556,8 @@ class OutcomeWorker:
                            on_assign=self._on_assign, on_revoke=self._on_revoke)
         log.info("outcome worker consuming %s and %s in group %s-outcomes", self.topics.usage_events,
                  self.topics.intervention_decisions, self.settings.app_id)
+        idle_every = max(0.5, min(5.0, self.settings.idle_advance_after_s / 4))  # the detect worker's timer
+        next_idle = time.monotonic() + idle_every
         try:
             self.refresh_gauges()
             while not stop.is_set():
@@ -444,6 +566,9 @@ class OutcomeWorker:
                     self.process_batch(records)
                 if self._assigned:
                     self._gate(consumer)
+                    if self.settings.idle_advance and time.monotonic() >= next_idle:
+                        next_idle = time.monotonic() + idle_every
+                        self._advance_idle_partitions(consumer)
         finally:
             consumer.close()
             self.consumer = None

@@ -425,3 +425,146 @@ def test_the_gate_never_resumes_events_while_the_decisions_end_is_unknown(settin
         assert worker._paused == {0}, "the events were resumed on an unknown end of the decisions"
     finally:
         consumer.close()
+
+
+# -- idle partitions: the watermark follows the wall clock -------------------------------------------------
+
+S = 1_000_000
+#: Decided at X, a 7-day payment window ends at X + 7d; the last event leaves the watermark 3 s before it.
+X = T0 + 2 * H
+WINDOW_END = X + 7 * D
+LAST_WM = WINDOW_END - 3 * S
+
+
+def _idle_history(partitions: int) -> list[tuple[int, str, str, bytes]]:
+    """On one partition: a treated decision nothing answers (a failure once its window closes), a control
+    decision answered inside its window (a success held until then), and a last event that leaves the
+    watermark 3 s before both windows close; then silence."""
+    part = _partition_of(partitions)
+    fail, win = next((a, b) for a in (f"a{i}" for i in range(1, 100)) for b in (f"a{i}" for i in range(100, 200))
+                     if part(a) == part(b))
+
+    def decision(account, arm, firing_id):
+        return (X + DECISION_LAG, "decisions", account, orjson.dumps({
+            "firing_id": firing_id, "account_id": account, "trigger": PAY, "intervention": INTERVENTION[PAY],
+            "arm": arm, "decided_at": format_rfc3339(X), "experiment": "exp-1"}))
+
+    def event(account, type_, ts, event_id):
+        return (ts, "events", account, event_to_json(Event(event_id, account, type_, ts, None, {})))
+
+    return [decision(fail, "treated", "f-idle-1"), decision(win, "control", "f-idle-2"),
+            event(win, "payment.succeeded", X + D, "pay-idle"),
+            event(fail, "session.started", LAST_WM + 5 * M, "last")]
+
+
+def _set_detect_watermark(client, worker: OutcomeWorker, partition: int, watermark: int) -> None:
+    """What a detect worker stores as its partition's watermark (the cap of the outcome worker's idle advance);
+    its namespace is the one ``streams.app`` gives the detect worker."""
+    namespace = f"det:{worker.settings.topics.usage_events}"
+    client.hset(PartitionKeys(namespace, partition).record, "watermark", watermark)
+
+
+def _wait(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout}s"
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("idle_advance", [True, False], ids=["idle-advance-on", "idle-advance-off"])
+def test_a_silent_partition_closes_its_windows_by_the_wall_clock(settings, client, idle_advance):
+    """The old worker moved a partition's watermark only with its events: two windows 3 s of event time from
+    closing stayed open for as long as the partition was silent. With the idle advance (after 1 s idle here)
+    the watermark follows the wall clock from the last event, so within seconds the unanswered window is a
+    failure and the held success is counted; off, nothing moves. A worker handed every record again after
+    the advance (a restart with lost offsets), itself advancing, counts nothing twice."""
+    settings = settings.model_copy(update={"idle_advance": idle_advance, "idle_advance_after_s": 1.0})
+    ensure_topics(settings)
+    history = _idle_history(settings.topics.partitions)
+    kafka = _Kafka(settings)
+    p = kafka.part(history[-1][2])
+    worker = OutcomeWorker(settings, effective_config(settings), CollectorRegistry())
+    _set_detect_watermark(client, worker, p, WINDOW_END + D)  # a detect worker further on: no cap here
+    closed = {(PAY, "treated"): (1, 0), (PAY, "control"): (1, 1)}
+    with _running(worker):
+        kafka.send(history)
+        _wait_applied(worker, kafka)
+        assert worker.global_counts() == {}
+        if idle_advance:
+            _wait(lambda: worker.global_counts() == closed, 30, "the windows closed and counted")
+            assert worker.gauges.value("forewarn_outcome_decisions", trigger=PAY, arm="control") == 1
+        else:
+            time.sleep(6)  # on, both windows would be counted by now (1 s idle + 3 s + a tick)
+    rec = worker.store.read_record(p)[1]
+    if not idle_advance:
+        assert worker.global_counts() == {} and rec.wm == LAST_WM
+        return
+    assert WINDOW_END <= rec.wm < WINDOW_END + 60 * S  # seconds past the last event's watermark, not "now"
+    for account in {a for _, _, a, _ in history}:
+        blob = client.get(PartitionKeys(worker.store.namespace, p).account(account))
+        st = decode_account(account, blob) if blob else None
+        assert st is None or not (st.pending or st.held), (account, st)  # both windows are gone from the state
+
+    again_settings = settings.model_copy(update={"app_id": settings.app_id + "-again"})
+    again = _FromTheBeginning(again_settings, effective_config(settings), CollectorRegistry())
+    with _running(again):
+        _wait(lambda: (again.registry.get_sample_value("forewarn_outcome_redelivered_records_total") or 0)
+              >= kafka.total, 60, "every record delivered again")
+        time.sleep(3)  # idle ticks of the second worker too
+    assert again.global_counts() == closed
+    assert worker.store.read_record(p)[1].wm >= rec.wm
+
+
+def test_the_idle_advance_moves_only_when_idle_caught_up_and_behind_the_detect_worker(settings, client):
+    """The rule of ``OutcomeWorker.advance_idle`` (module doc), one condition at a time, on Redis: idle long
+    enough; every event and decision in Kafka applied (a consumer position past a commit marker counts); by
+    at most the wall-clock time since the last event, never past the detect worker's watermark, never back;
+    the advance and its counts are one compare-and-set write (another owner's write first: dropped, then
+    counted once by the next)."""
+    settings = settings.model_copy(update={"idle_advance_after_s": 30.0})
+    cfg = effective_config(settings)
+    worker = OutcomeWorker(settings, cfg, CollectorRegistry())
+    *decisions, _, last = _idle_history(settings.topics.partitions)  # the success event left out
+    worker.handle_partition(0, [(0, last[3])], [(i, v) for i, (_, _, _, v) in enumerate(decisions)])
+    wall, wm = worker.progress[0]
+    assert wm == LAST_WM and worker.global_counts() == {}
+    ends = (1, 2)  # the partition's log ends: everything applied
+
+    assert worker.advance_idle(0, ends, now=wall + 29) is None  # not idle long enough
+    assert worker.advance_idle(0, (2, 2), now=wall + 60) is None  # an event still in Kafka
+    assert worker.advance_idle(0, (1, 3), now=wall + 60) is None  # a decision still in Kafka
+    assert worker.advance_idle(0, ends, now=wall + 60) is None  # no detect worker watermark stored
+    _set_detect_watermark(client, worker, 0, WINDOW_END - S)
+    chunk = worker.advance_idle(0, (2, 3), read=(2, 3), now=wall + 60)  # positions past commit markers
+    assert chunk is not None and chunk.counted == 0
+    assert worker.store.read_record(0)[1].wm == WINDOW_END - S  # capped by the detect worker's watermark
+
+    _set_detect_watermark(client, worker, 0, WINDOW_END + D)
+    other = OutcomeWorker(settings, cfg, CollectorRegistry())
+    real, raced = worker.store.read_accounts, []
+
+    def another_owner_writes_first(*args, **kwargs):
+        blobs = real(*args, **kwargs)
+        if not raced:
+            raced.append(other.handle_partition(0, [(1, last[3])], []))  # a copy of the last event
+        return blobs
+
+    worker.store.read_accounts = another_owner_writes_first
+    assert worker.advance_idle(0, ends, now=wall + 60) is None  # refused: dropped, nothing counted
+    assert raced and worker.registry.get_sample_value("forewarn_outcome_stale_writes_total") == 1
+    worker.store.read_accounts = real
+    assert worker.global_counts() == {}
+
+    chunk = worker.advance_idle(0, (2, 2), now=wall + 60)
+    assert chunk is not None and chunk.counted == 2 and chunk.watermark == LAST_WM + 60 * S
+    assert worker.global_counts() == {(PAY, "treated"): (1, 0), (PAY, "control"): (1, 0)}  # no success came
+    stored = worker.store.read_record(0)[0]
+    assert worker.advance_idle(0, (2, 2), now=wall + 45) is None  # never backwards
+    assert worker.advance_idle(0, (2, 2), now=wall + 60) is None  # the same time again: nothing to do
+    assert worker.store.read_record(0)[0] == stored
+
+    off = OutcomeWorker(settings.model_copy(update={"idle_advance": False}), cfg, CollectorRegistry())
+    off.progress[0] = (wall, wm)
+    assert off.advance_idle(0, (2, 2), now=wall + 3600) is None
+    assert worker.store.read_record(0)[0] == stored and worker.global_counts() == {
+        (PAY, "treated"): (1, 0), (PAY, "control"): (1, 0)}
