@@ -430,16 +430,16 @@ def test_the_gate_never_resumes_events_while_the_decisions_end_is_unknown(settin
 # -- idle partitions: the watermark follows the wall clock -------------------------------------------------
 
 S = 1_000_000
-#: Decided at X, a 7-day payment window ends at X + 7d; the last event leaves the watermark 3 s before it.
+#: Decided at X, a 7-day payment window ends at X + 7d; the last event leaves the watermark 5 s before it.
 X = T0 + 2 * H
 WINDOW_END = X + 7 * D
-LAST_WM = WINDOW_END - 3 * S
+LAST_WM = WINDOW_END - 5 * S
 
 
 def _idle_history(partitions: int) -> list[tuple[int, str, str, bytes]]:
     """On one partition: a treated decision nothing answers (a failure once its window closes), a control
     decision answered inside its window (a success held until then), and a last event that leaves the
-    watermark 3 s before both windows close; then silence."""
+    watermark 5 s before both windows close; then silence."""
     part = _partition_of(partitions)
     fail, win = next((a, b) for a in (f"a{i}" for i in range(1, 100)) for b in (f"a{i}" for i in range(100, 200))
                      if part(a) == part(b))
@@ -473,7 +473,7 @@ def _wait(condition, timeout: float, what: str) -> None:
 
 @pytest.mark.parametrize("idle_advance", [True, False], ids=["idle-advance-on", "idle-advance-off"])
 def test_a_silent_partition_closes_its_windows_by_the_wall_clock(settings, client, idle_advance):
-    """The old worker moved a partition's watermark only with its events: two windows 3 s of event time from
+    """The old worker moved a partition's watermark only with its events: two windows 5 s of event time from
     closing stayed open for as long as the partition was silent. With the idle advance (after 1 s idle here)
     the watermark follows the wall clock from the last event, so within seconds the unanswered window is a
     failure and the held success is counted; off, nothing moves. A worker handed every record again after
@@ -494,7 +494,7 @@ def test_a_silent_partition_closes_its_windows_by_the_wall_clock(settings, clien
             _wait(lambda: worker.global_counts() == closed, 30, "the windows closed and counted")
             assert worker.gauges.value("forewarn_outcome_decisions", trigger=PAY, arm="control") == 1
         else:
-            time.sleep(6)  # on, both windows would be counted by now (1 s idle + 3 s + a tick)
+            time.sleep(8)  # on, both windows would be counted by now (1 s idle + 5 s + a tick)
     rec = worker.store.read_record(p)[1]
     if not idle_advance:
         assert worker.global_counts() == {} and rec.wm == LAST_WM
