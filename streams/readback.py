@@ -1,15 +1,18 @@
 """Read a topic back from the beginning to its current end (for demos, tests and reports).
 
 What cannot be read is a :class:`TopicReadError` (a ``ForewarnError``, so the CLI
-prints it as one line): a broker error, or a partition that does not reach its
-end offset in time (a :class:`TopicReadTimeout`, also a ``TimeoutError``) — the
-message names the topic, the partition, where it stopped and what to do.
+prints it as one line): a broker error, or a partition that stops short of its
+end offset for longer than the timeout (a :class:`TopicReadTimeout`, also a
+``TimeoutError``) — the message names the topic, the partition, where it stopped
+and what to do. :func:`iter_topic` yields the records as they are read, so a long
+topic is never held in memory; :func:`read_topic` is its list.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
@@ -18,7 +21,7 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 from streams.errors import StreamsError
 from streams.settings import Settings
 
-__all__ = ["Record", "read_topic", "TopicFollower", "TopicReadError", "TopicReadTimeout"]
+__all__ = ["Record", "read_topic", "iter_topic", "TopicFollower", "TopicReadError", "TopicReadTimeout"]
 
 
 class TopicReadError(StreamsError):
@@ -74,23 +77,37 @@ def _why_stopped(settings: Settings, topic: str, stopped: dict[int, int], ends: 
 
 
 def read_topic(settings: Settings, topic: str, timeout: float = 30.0) -> list[Record]:
-    """Every committed record of ``topic`` up to the end offsets at call time, partition by partition.
+    """Every committed record of ``topic`` up to the end offsets at call time, as a list (see :func:`iter_topic`)."""
+    return list(iter_topic(settings, topic, timeout))
+
+
+def iter_topic(settings: Settings, topic: str, timeout: float = 30.0,
+               on_progress: Callable[[int], None] | None = None) -> Iterator[Record]:
+    """Every committed record of ``topic`` up to the end offsets at call time, partition by partition, as read.
 
     It stops on the consumer's *position*, not on the last record seen: a topic written
     in transactions (``forewarn dlq replay``) ends with a commit marker that is never
     delivered as a record. A partition that retention emptied (its low watermark is at its
-    high one) has nothing to read and is skipped. Raises :class:`TopicReadTimeout` rather
-    than return part of a topic, :class:`TopicReadError` on a broker error.
+    high one) has nothing to read and is skipped.
+
+    ``timeout`` bounds the time *without progress* (no record below the end offsets and no
+    partition's position moving), not the whole read: a long topic takes as long as it
+    takes, and the time the caller spends between records does not count. Raises
+    :class:`TopicReadTimeout` rather than stop short of the end offsets (what was yielded
+    before it is then only part of the topic), :class:`TopicReadError` on a broker error. The consumer is closed
+    when the read ends, fails, or the caller stops early (closes the generator).
+    ``on_progress`` is called after each batch with the number of records yielded so far.
     """
     try:
-        return _read_topic(settings, topic, timeout)
+        yield from _iter_topic(settings, topic, timeout, on_progress)
     except KafkaException as exc:
         raise TopicReadError(f"{topic}: cannot read it back from Kafka ({settings.kafka_bootstrap_servers}): "
                              f"{exc.args[0].str() if exc.args else exc}; check that the brokers are up and the "
                              "topic exists (forewarn topics create)") from None
 
 
-def _read_topic(settings: Settings, topic: str, timeout: float) -> list[Record]:
+def _iter_topic(settings: Settings, topic: str, timeout: float,
+                on_progress: Callable[[int], None] | None) -> Iterator[Record]:
     marks = _watermarks(settings, topic, timeout)
     ends = {p: high for p, (_, high) in marks.items()}
     consumer = Consumer(settings.confluent_config(**{
@@ -103,28 +120,37 @@ def _read_topic(settings: Settings, topic: str, timeout: float) -> list[Record]:
     try:
         pending = {p for p, (low, high) in marks.items() if high > low}
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in pending])
-        out: list[Record] = []
-        stopped: dict[int, int] = {}
-        deadline = time.monotonic() + timeout
+        stopped = {p: marks[p][0] for p in pending}  # each pending partition's position, from its log start
+        count = 0
+        last_progress = time.monotonic()
         while pending:
-            if time.monotonic() > deadline:
-                where = _why_stopped(settings, topic, {p: stopped.get(p, marks[p][0]) for p in pending}, ends)
+            if time.monotonic() - last_progress > timeout:
+                where = _why_stopped(settings, topic, {p: stopped[p] for p in pending}, ends)
                 raise TopicReadTimeout(
-                    f"{topic}: could not read partitions {sorted(pending)} to their end offsets in {timeout:.0f}s "
-                    f"({where}); if a producer's transaction is open, run again once it commits or aborts "
-                    "(transaction.timeout.ms aborts it at the latest), else check the brokers")
+                    f"{topic}: could not read partitions {sorted(pending)} to their end offsets: no progress in "
+                    f"{timeout:.0f}s ({where}); if a producer's transaction is open, run again once it commits or "
+                    "aborts (transaction.timeout.ms aborts it at the latest), else check the brokers")
+            moved = False
             for msg in consumer.consume(10_000, timeout=0.2):
                 if msg.error():
                     continue
                 p = msg.partition()
                 if msg.offset() < ends[p]:
-                    out.append(Record(msg.key(), msg.value(), dict(msg.headers() or []), p, msg.offset()))
+                    moved = True
+                    count += 1
+                    yield Record(msg.key(), msg.value(), dict(msg.headers() or []), p, msg.offset())
             for tp in consumer.position([TopicPartition(topic, p) for p in pending]):
                 if tp.offset >= ends[tp.partition]:
                     pending.discard(tp.partition)
-                elif tp.offset >= 0:
+                    moved = True
+                elif tp.offset > stopped[tp.partition]:  # past records, a commit marker or an aborted transaction
                     stopped[tp.partition] = tp.offset
-        return out
+                    moved = True
+            if moved:
+                # after the batch was yielded: the caller's time with the records is not a stall
+                last_progress = time.monotonic()
+                if on_progress is not None:
+                    on_progress(count)
     finally:
         consumer.close()
 

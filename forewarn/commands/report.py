@@ -61,8 +61,11 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         if from_kafka:
             if events or decisions or receipts:
                 raise ForewarnError("--from-kafka reads the topics; leave out --events, --decisions and --receipts")
-            with console.status("reading usage events, decisions and receipts from Kafka"):
-                result = report_from_topics(settings, cfg, **options)
+            with console.status("reading decisions, receipts and usage events from Kafka") as status:
+                def progress(topic: str, records: int) -> None:
+                    status.update(f"reading {topic} from Kafka: {records:,} records")
+
+                result = report_from_topics(settings, cfg, progress=progress, **options)
         else:
             if events is None or decisions is None:
                 raise ForewarnError("give --events and --decisions (JSON Lines files), or --from-kafka")

@@ -8,7 +8,8 @@ then the decisions, receipts and usage events, and hands them to
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextlib import closing
 from pathlib import Path
 
 import orjson
@@ -56,22 +57,35 @@ def report_from_files(events: Path, decisions: Path, config: ForewarnConfig, rec
 
 
 def report_from_topics(settings, config: ForewarnConfig, with_receipts: bool = True, timeout: float = 60.0,
-                       **options) -> ImpactReport:
-    """The report over the topics of ``settings`` (usage events, decisions, receipts), each read to its end."""
-    from streams.readback import read_topic
+                       progress: Callable[[str, int], None] | None = None, **options) -> ImpactReport:
+    """The report over the topics of ``settings`` (usage events, decisions, receipts), each read to its end.
 
+    The records are streamed (:func:`streams.readback.iter_topic`), never held as a list: the
+    decisions and receipts are kept parsed, the usage events only as the report's per-ticket
+    and per-account tallies (as from files). ``timeout``
+    is the longest a topic may make no progress (not a bound on the whole read).
+    ``progress(topic, records read so far)`` is called as each topic is read.
+    """
+    from streams.readback import iter_topic
+
+    def records(topic: str):
+        return iter_topic(settings, topic, timeout, None if progress is None else lambda n: progress(topic, n))
+
+    # closing(): each read's consumer is closed at once, also when a bad record stops it early
     topics = settings.topics
     decisions = []
-    for record in read_topic(settings, topics.intervention_decisions, timeout):
-        try:
-            decisions.append(decision_from_json(orjson.loads(record.value)))
-        except orjson.JSONDecodeError:
-            raise HistoryError(f"{topics.intervention_decisions} partition {record.partition} offset {record.offset}: "
-                               "not JSON") from None
+    with closing(records(topics.intervention_decisions)) as stream:
+        for record in stream:
+            try:
+                decisions.append(decision_from_json(orjson.loads(record.value)))
+            except orjson.JSONDecodeError:
+                raise HistoryError(f"{topics.intervention_decisions} partition {record.partition} "
+                                   f"offset {record.offset}: not JSON") from None
     book = None
     if with_receipts:
-        book = read_receipts((r.value for r in read_topic(settings, topics.intervention_receipts, timeout)),
-                             topics.intervention_receipts)
+        with closing(records(topics.intervention_receipts)) as stream:
+            book = read_receipts((r.value for r in stream), topics.intervention_receipts)
     stats = EventFileStats()
-    events = parse_events((r.value for r in read_topic(settings, topics.usage_events, timeout)), stats)
-    return report_for_config(config, decisions, events, stats, book, **options)
+    with closing(records(topics.usage_events)) as stream:
+        return report_for_config(config, decisions, parse_events((r.value for r in stream), stats), stats, book,
+                                 **options)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 import uuid
 from contextlib import contextmanager
+from typing import ClassVar
 
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer
 
 from streams.readback import TopicFollower, read_topic
 from streams.topics import ensure_topics
@@ -119,3 +120,100 @@ def test_a_broker_error_is_one_line(settings):
     with pytest.raises(TopicReadError, match=r"cannot read it back from Kafka \(127\.0\.0\.1:1\)") as failed:
         read_topic(dead, settings.topics.usage_events, timeout=2)
     assert "\n" not in str(failed.value)
+
+
+# -- streaming: iter_topic yields as it reads, times out on a stall only, closes its consumer --------------------
+
+
+def _produce(settings, topic: str, count: int) -> list[bytes]:
+    ensure_topics(settings, [topic])
+    producer = Producer(settings.confluent_config(**{"log_level": 3}))
+    values = [b"v%d" % i for i in range(count)]
+    for i, value in enumerate(values):
+        producer.produce(topic, value, b"k%d" % (i % 97))
+    producer.flush(30)
+    return values
+
+
+class _SpyConsumer(Consumer):
+    """The reader's consumer, counting what it delivers and whether it was closed; ``per_call`` slows it down."""
+
+    instances: ClassVar[list[_SpyConsumer]] = []
+    per_call: ClassVar[tuple[int, float] | None] = None  # (at most N messages, then sleep S seconds) per consume()
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.delivered = 0
+        self.closed = False
+        _SpyConsumer.instances.append(self)
+
+    def consume(self, num_messages=1, timeout=-1):
+        if self.per_call is not None:
+            num_messages = min(num_messages, self.per_call[0])
+            time.sleep(self.per_call[1])
+        messages = super().consume(num_messages, timeout)
+        self.delivered += len(messages)
+        return messages
+
+    def close(self):
+        self.closed = True
+        super().close()
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    import streams.readback
+
+    monkeypatch.setattr(_SpyConsumer, "instances", [])
+    monkeypatch.setattr(_SpyConsumer, "per_call", None)
+    monkeypatch.setattr(streams.readback, "Consumer", _SpyConsumer)
+    return _SpyConsumer
+
+
+def test_iter_topic_yields_before_the_topic_is_read_and_closes_when_the_caller_stops(settings, spy):
+    from streams.readback import iter_topic
+
+    topic = settings.topics.usage_events
+    values = _produce(settings, topic, 30_000)
+    stream = iter_topic(settings, topic, timeout=20)
+    first = next(stream)
+    reader = next(c for c in spy.instances if c.delivered)
+    assert first.value in values
+    assert reader.delivered < len(values), "the whole topic was read before the first record came out"
+    stream.close()
+    assert all(c.closed for c in spy.instances), "stopping early left the consumer open"
+
+
+def test_a_long_read_is_not_a_timeout_as_long_as_it_progresses(settings, spy):
+    """The timeout bounds a stall, not the whole read (10 M events take minutes, whatever the timeout)."""
+    topic = settings.topics.usage_events
+    values = _produce(settings, topic, 400)
+    spy.per_call = (50, 0.25)  # >= 8 slow calls: over 2 s in all, against a 1 s timeout
+    start = time.monotonic()
+    records = read_topic(settings, topic, timeout=1)
+    assert sorted(r.value for r in records) == sorted(values)
+    assert time.monotonic() - start > 1.5
+
+
+def test_the_callers_time_with_a_record_is_not_a_stall(settings, spy):
+    from streams.readback import iter_topic
+
+    topic = settings.topics.usage_events
+    values = _produce(settings, topic, 400)
+    seen = []
+    for record in iter_topic(settings, topic, timeout=1):
+        if not seen:
+            time.sleep(1.5)  # the caller's own time with a record is no stall of the read
+        seen.append(record.value)
+    assert sorted(seen) == sorted(values)
+    assert all(c.closed for c in spy.instances)
+
+
+def test_iter_topic_counts_its_progress(settings):
+    from streams.readback import iter_topic
+
+    topic = settings.topics.usage_events
+    values = _produce(settings, topic, 2_000)
+    counts: list[int] = []
+    assert len(list(iter_topic(settings, topic, timeout=20, on_progress=counts.append))) == len(values)
+    assert counts == sorted(counts) and counts[-1] == len(values)
