@@ -12,8 +12,9 @@ Per poll batch and partition ``p`` (:meth:`OutcomeWorker.handle_partition`):
 2. parse the events (invalid ones are counted: the detect worker dead-letters them) and decisions;
    the new watermark is the largest ``occurred_at`` of the valid events minus the allowed lateness
    (never moving back);
-3. load the accounts of the decisions, of the events that meet a success metric, and those with a
-   window or held success due by the new watermark; decide, observe, advance;
+3. load the accounts of the decisions, of the events that meet a success metric, and those whose
+   wake-up time the new watermark reaches (a window or held success due, or all they remember over:
+   "State lifetime" below); decide, observe, advance;
 4. count closed windows only: a failure when its window closes, a success when the watermark passes
    its window's end — an earlier success is *held* in the account's state until then (counting early
    successes but not the failures still to come would bias the ratio up);
@@ -36,6 +37,21 @@ allowed lateness + decision window + :data:`LOOKBACK_MARGIN_US` (one hour: the d
 may trail this worker by that much event time — a restart, a slow partition). Decisions already in
 Kafka never trail: while a partition's decisions have a backlog, its events are paused (decisions
 running ahead of events are harmless: their windows just wait for the events).
+
+State lifetime
+--------------
+An account's state is kept as long as *event* time needs it, whatever the wall clock does: its wake-up
+time (the ``wakes`` sorted set) is its first window or held success due, else the watermark at which
+every success it remembers is older than the lookback and every claim has expired
+(:meth:`~streams.stores.outcome_redis.AccountOutcome.wake`); the chunk whose watermark reaches it loads
+the account, forgets what is over and deletes it once nothing is left. So an outage of the worker (or of
+the whole pipeline) changes nothing: after it, a decision that trails its success still finds it.
+The keys' wall-clock TTL is only a safety net for state no worker will load again (a partition whose
+watermark never moves again, a namespace nobody runs any more): the longest success window + twice the
+lookback (the most event time between an account's last write and its deletion) + :data:`OUTAGE_MARGIN_US`
+(60 days), so an outage of up to two months loses nothing. It costs no memory in normal operation: an
+account that goes silent is deleted by event time as soon as its partition's watermark (moved by other
+accounts' events, or the idle advance) passes its wake-up time.
 
 Idle partitions
 ---------------
@@ -105,14 +121,16 @@ from streams.stores.outcome_redis import (
 )
 from streams.stores.stale import redo_when_stale
 
-__all__ = ["LOOKBACK_MARGIN_US", "POLL_TIMEOUT_S", "OutcomeChunk", "OutcomeWorker", "lookback_us"]
+__all__ = ["LOOKBACK_MARGIN_US", "OUTAGE_MARGIN_US", "POLL_TIMEOUT_S", "OutcomeChunk", "OutcomeWorker", "lookback_us"]
 
 log = logging.getLogger("forewarn.outcomes")
 
 #: Event time the detector and policy may trail this worker by, beyond lateness + decision window.
 LOOKBACK_MARGIN_US = US_PER_HOUR
-#: Wall-clock margin of the account keys' time-to-live beyond the longest window + lookback.
-TTL_MARGIN_US = 7 * US_PER_DAY
+#: The outage (wall clock) the account keys' safety-net TTL allows for, beyond the event time their state
+#: may need (module doc, "State lifetime"): far beyond Kafka's default 7-day retention (an outage longer
+#: than the topics' retention loses unread records anyway); the worker deletes accounts itself by event time.
+OUTAGE_MARGIN_US = 60 * US_PER_DAY
 POLL_TIMEOUT_S = 0.5
 
 #: A record as the worker handles it: (offset, value).
@@ -156,13 +174,11 @@ class OutcomeWorker:
         self.lateness_us = config.engine.allowed_lateness_us
         self.lookback_us = lookback_us(config)
         longest = max((m.within_us for m in self.metrics.values()), default=0)
-        # Wall-clock time-to-live of account keys (event time runs at wall-clock pace live): a window
-        # must outlive its success window + lookback; remembered events and claims only the lookback.
-        ttl_ms = (longest + 2 * self.lookback_us + TTL_MARGIN_US) // 1000
-        short_ttl_ms = (2 * self.lookback_us + US_PER_DAY) // 1000
+        # The safety-net TTL of account keys (module doc, "State lifetime"): the worker deletes them by event
+        # time, at most a success window + twice the lookback after their last write, unless it is down.
+        ttl_ms = (longest + 2 * self.lookback_us + OUTAGE_MARGIN_US) // 1000
         self.client = client or redis.from_url(settings.redis_url.get_secret_value(), **settings.redis_kwargs())
-        self.store = RedisOutcomeStore(self.client, outcome_namespace(self.topics.usage_events), ttl_ms,
-                                       short_ttl_ms)
+        self.store = RedisOutcomeStore(self.client, outcome_namespace(self.topics.usage_events), ttl_ms)
         self._types = frozenset(spec.type for m in self.metrics.values() for spec in m.events)
         self.gauges = OutcomeGauges(self.registry, self.metrics, tickets=False)
         r = self.registry
@@ -314,11 +330,7 @@ class OutcomeWorker:
             blob = encode_account(st)
             if blob != before.get(a):
                 puts[a] = blob
-            when = st.wake()
-            if when is None:
-                unwakes.append(a)
-            else:
-                wakes[a] = when
+            wakes[a] = st.wake(self.lookback_us)  # not blank: a window, a held success or what it remembers
         store.commit(partition, expected, encode_record(new), puts, deletes, wakes, unwakes)
 
         if new_events:

@@ -10,19 +10,25 @@ outcome state lives with partition ``p``):
   progress and what a write compares (compare-and-set by value; ``n`` makes every write distinct).
 * ``account(id)`` (string, JSON): the open windows of the account's decisions, the successes held
   until their window closes, the recent success events remembered for decisions that arrive after
-  them, and the firing ids already claimed. TTL ``ttl_ms`` (longest success window + lookback +
-  margin) while it has an open window or a held success; ``short_ttl_ms`` (lookback + margin) when
-  it only remembers events and claims — most accounts with a success event never get a decision.
-* ``wakes`` (sorted set, no TTL): account → the earliest time something of it is due (a window that
-  closes or a held success that may be counted); members leave when their account has nothing due.
+  them, and the firing ids already claimed. Its lifetime is a matter of *event* time: the worker
+  deletes it once the watermark has passed everything in it (:meth:`AccountOutcome.wake`). The
+  wall-clock TTL ``ttl_ms`` is only a safety net for keys no worker will load again (a partition that
+  never moves again, a namespace nobody runs any more); the worker sets it long enough that an outage
+  of weeks loses nothing (``streams.outcome_worker.OUTAGE_MARGIN_US``).
+* ``wakes`` (sorted set, no TTL): account → the watermark at which the worker must load it again
+  (:meth:`AccountOutcome.wake`: a window that closes, a held success that may be counted, or the
+  point where everything it remembers is forgotten and the account is deleted); members leave with
+  their account.
 
 Everything one chunk changes is written by ``outcome_apply.lua`` in one step, offsets included, so a
 redelivered record (offset at or below the stored one) is skipped and a crash never counts twice.
 
 >>> st = AccountOutcome()
 >>> st.held.append(("payment_failing", "treated", 50)); st.claims["f1"] = 90
->>> decode_account("acct-1", encode_account(st)) == st, st.wake()
+>>> decode_account("acct-1", encode_account(st)) == st, st.wake(lookback_us=10)
 (True, 50)
+>>> st.held.clear(); st.remembered.append((70, frozenset({"payment_failing"}))); st.wake(lookback_us=10)
+101
 >>> rec = PartitionOutcome(ev=3, dec=1, max_ts=100, wm=40, n=2)
 >>> rec.count("payment_failing", "control", success=False); rec.count("payment_failing", "control", success=True)
 >>> decode_record(encode_record(rec)) == rec, rec.counts
@@ -83,10 +89,20 @@ class AccountOutcome:
     def is_blank(self) -> bool:
         return not (self.pending or self.held or self.remembered or self.claims)
 
-    def wake(self) -> int | None:
-        """The earliest time something of this account is due, or None."""
-        times = [p.deadline for p in self.pending.values()] + [end for _, _, end in self.held]
-        return min(times) if times else None
+    def wake(self, lookback_us: int) -> int | None:
+        """The watermark at which the worker must load this account again; None when it is blank.
+
+        The earliest open window's deadline or held success's window end if any; else the first
+        watermark at which ``prune(watermark - lookback_us)`` forgets every remembered event and claim
+        left, so the account is then deleted: its state lives as long as event time needs it, not
+        as long as a wall-clock TTL.
+        """
+        due = [p.deadline for p in self.pending.values()] + [end for _, _, end in self.held]
+        if due:
+            return min(due)
+        # prune(before) keeps ts >= before: the last one goes once watermark - lookback_us > it.
+        kept = [ts for ts, _ in self.remembered] + list(self.claims.values())
+        return max(kept) + lookback_us + 1 if kept else None
 
     def prune(self, before: int) -> None:
         """Forget what ``OutcomeState.expire(before)`` forgets: older remembered events, expired claims."""
@@ -222,11 +238,10 @@ class RedisOutcomeStore:
     and raises :class:`StaleOwner` if another worker wrote the partition since it was read.
     """
 
-    def __init__(self, client, namespace: str, ttl_ms: int, short_ttl_ms: int | None = None):
+    def __init__(self, client, namespace: str, ttl_ms: int):
         self.client = client
         self.namespace = namespace
         self.ttl_ms = ttl_ms
-        self.short_ttl_ms = ttl_ms if short_ttl_ms is None else short_ttl_ms
         self._apply = client.register_script(_APPLY)
 
     def keys(self, partition: int) -> PartitionKeys:
@@ -262,13 +277,13 @@ class RedisOutcomeStore:
 
     def commit(self, partition: int, expected: bytes, record: bytes, puts: Mapping[str, bytes],
                deletes: Sequence[str], wakes: Mapping[str, int], unwakes: Sequence[str]) -> None:
-        """Write the new record, ``puts`` (account → blob; TTL long for accounts with a wake-up time in
-        ``wakes``, short otherwise), ``deletes``, ``wakes`` and ``unwakes`` in one step, or raise StaleOwner."""
+        """Write the new record, ``puts`` (account → blob, each with the safety-net TTL ``ttl_ms``),
+        ``deletes``, ``wakes`` (account → wake-up watermark) and ``unwakes`` in one step, or raise StaleOwner."""
         keys = self.keys(partition)
         args: list[object] = [expected, record, 0, keys.account_prefix, len(puts), len(deletes),
                               len(wakes), len(unwakes)]
         for a, blob in puts.items():
-            args += (a, blob, self.ttl_ms if a in wakes else self.short_ttl_ms)
+            args += (a, blob, self.ttl_ms)
         args += deletes
         for a, when in wakes.items():
             args += (a, when)

@@ -568,3 +568,110 @@ def test_the_idle_advance_moves_only_when_idle_caught_up_and_behind_the_detect_w
     assert off.advance_idle(0, (2, 2), now=wall + 3600) is None
     assert worker.store.read_record(0)[0] == stored and worker.global_counts() == {
         (PAY, "treated"): (1, 0), (PAY, "control"): (1, 0)}
+
+
+# -- state lifetime: event time, not the wall clock -------------------------------------------------------
+
+
+class _Partition0:
+    """Records of partition 0 for ``handle_partition``, numbered per topic as Kafka would."""
+
+    def __init__(self):
+        self.offsets = Counter()
+
+    def event(self, account, type_, ts, **props):
+        value = event_to_json(Event(f"e{self.offsets['ev']}", account, type_, ts, None, props))
+        self.offsets["ev"] += 1
+        return self.offsets["ev"] - 1, value
+
+    def decision(self, account, arm, decided, firing_id):
+        value = orjson.dumps({"firing_id": firing_id, "account_id": account, "trigger": PAY,
+                              "intervention": INTERVENTION[PAY], "arm": arm, "decided_at": format_rfc3339(decided),
+                              "experiment": "exp-1"})
+        self.offsets["dec"] += 1
+        return self.offsets["dec"] - 1, value
+
+
+def _wall_clock_passes(client, worker: OutcomeWorker, ms: int) -> int:
+    """What ``ms`` of wall-clock time does to the worker's keys while it is down: every key whose time-to-live
+    runs out within it is gone, the others have ``ms`` less left. Returns how many keys expired."""
+    expired = 0
+    for key in client.scan_iter(match=f"fw:{{{worker.store.namespace}:*"):
+        left = client.pttl(key)
+        if left == -1:
+            continue  # no TTL (the partition record, the wake-up times)
+        if left <= ms:
+            client.delete(key)
+            expired += 1
+        else:
+            client.pexpire(key, left - ms)
+    return expired
+
+
+def _account_keys(client, worker: OutcomeWorker) -> set[str]:
+    prefix = worker.store.keys(0).account_prefix.encode()
+    return {k[len(prefix):].decode() for k in client.scan_iter(match=prefix + b"*")}
+
+
+def test_state_outlives_a_weeks_long_outage_and_trailing_decisions_still_find_their_successes(settings, client):
+    """The worker applies a success that comes before its decision and a success held in an open window, then
+    is down for 30 days (the keys' wall-clock TTL runs on meanwhile), then the decisions that trail them arrive
+    and the windows close: both successes are credited. (Before, the keys expired on the wall clock: the
+    remembered success after about a day, the open window after about three weeks.)"""
+    cfg = effective_config(settings)
+    worker = OutcomeWorker(settings, cfg, CollectorRegistry())
+    p = _Partition0()
+    # held: decided at T0, answered at T0 + 1d (window to T0 + 7d). early: answered at T0 + 1d + 10m, and its
+    # decision (decided at T0 + 1d) only reaches the worker after the outage, as the policy trails the events.
+    worker.handle_partition(0, [p.event("held", "payment.succeeded", T0 + D),
+                                p.event("early", "payment.succeeded", T0 + D + 10 * M),
+                                p.event("noise", "payment.failed", T0 + D + 20 * M)],
+                            [p.decision("held", "treated", T0, "f-held")])
+    assert _account_keys(client, worker) == {"held", "early"}
+    assert worker.global_counts() == {}
+
+    expired = _wall_clock_passes(client, worker, 30 * D // 1000)
+
+    worker.handle_partition(0, [p.event("noise", "payment.failed", T0 + D + DECISION_LAG)],
+                            [p.decision("early", "control", T0 + D, "f-early")])
+    worker.handle_partition(0, [p.event("noise", "payment.failed", T0 + 8 * D + 10 * M)], [])
+    assert worker.global_counts() == {(PAY, "treated"): (1, 1), (PAY, "control"): (1, 1)}
+    assert expired == 0
+
+
+def test_an_account_is_deleted_once_nothing_in_it_can_matter_any_more(settings, client):
+    """A remembered success goes once it is older than the lookback; a decided account once its window is
+    counted and its claim expired (its deadline + twice the lookback): by the watermark, not by a TTL, and not
+    a moment before. Nothing is left in the end: the state does not grow with the accounts ever seen."""
+    cfg = effective_config(settings)
+    worker = OutcomeWorker(settings, cfg, CollectorRegistry())
+    lookback = worker.lookback_us
+    lateness = cfg.engine.allowed_lateness_us
+    p = _Partition0()
+    wakes = worker.store.keys(0).wakes
+
+    def tick(wm):  # an event no metric looks at that moves the watermark to wm
+        worker.handle_partition(0, [p.event("noise", "payment.failed", wm + lateness)], [])
+
+    worker.handle_partition(0, [p.event("remembered", "payment.succeeded", T0),
+                                p.event("decided", "payment.succeeded", T0 + H)],
+                            [p.decision("decided", "treated", T0, "f-1")])
+    assert _account_keys(client, worker) == {"remembered", "decided"}
+    tick(T0 + lookback)  # prune keeps an event while watermark - lookback <= its time
+    assert _account_keys(client, worker) == {"remembered", "decided"}
+    tick(T0 + lookback + 1)
+    assert _account_keys(client, worker) == {"decided"}
+    assert client.zscore(wakes, "remembered") is None
+
+    deadline = T0 + 7 * D
+    tick(deadline)  # the held success is counted; the claim stays to refuse the decision delivered again
+    assert worker.global_counts() == {(PAY, "treated"): (1, 1)}
+    assert _account_keys(client, worker) == {"decided"}
+    assert decode_account("decided", client.get(worker.store.keys(0).account("decided"))).claims == {
+        "f-1": deadline + lookback}
+    tick(deadline + 2 * lookback)
+    assert _account_keys(client, worker) == {"decided"}
+    tick(deadline + 2 * lookback + 1)
+    assert _account_keys(client, worker) == set()
+    assert client.zcard(wakes) == 0
+    assert worker.global_counts() == {(PAY, "treated"): (1, 1)}
