@@ -201,7 +201,7 @@ class DropOffDetector:
             tally = acct.tallies.get(day)
             if tally is None:
                 tally = acct.tallies[day] = DayTally()
-            if not tally.add(ev):
+            if not tally.add(ev, watermark, max_ts):
                 duplicates += 1
         self.watermark, self.max_ts = max(self.watermark, watermark), max_ts
         counts.accepted += accepted
