@@ -30,6 +30,13 @@ def _run(events, sizes, *, roundtrip: bool):
 
 
 def test_forgetting_ids_changes_no_count_no_firing_and_no_duplicate_verdict(monkeypatch):
+    add = DayTally.add
+    from_older: list[bool] = []  # per added event: was its id in the previous generation?
+
+    def spy(self, event, *args):
+        from_older.append(event_hash(event.event_id) in self.older)
+        return add(self, event, *args)
+
     truth = population(11, accounts=25, days=70, silent={"acct-002": 45})
     arrivals = noisy_arrival(truth, 11, duplicates=0.25)  # copies up to the allowed lateness after their event
     # and copies that come too late: dropped as late, whether or not their id is still remembered
@@ -39,13 +46,7 @@ def test_forgetting_ids_changes_no_count_no_firing_and_no_duplicate_verdict(monk
         never, rotated = _run(arrivals, sizes, roundtrip=roundtrip)
         assert never[1].duplicates > 100 and never[1].late >= 1 and rotated == 0
         monkeypatch.setattr(tally_module, "ROTATE_AT", 2)  # rotates all the time
-        from_older = []
-        add = DayTally.add
-
-        def spy(self, event, *args):
-            from_older.append(event_hash(event.event_id) in self.older)
-            return add(self, event, *args)
-
+        from_older.clear()
         monkeypatch.setattr(DayTally, "add", spy)
         forgetting, rotated = _run(arrivals, sizes, roundtrip=roundtrip)
         monkeypatch.setattr(DayTally, "add", add)
