@@ -1,13 +1,16 @@
 """The alert rules and the Grafana dashboard query only metrics the processes really export.
 
-A real ``forewarn worker`` and a real ``forewarn dispatcher`` run against the session's
-Kafka and Redis; a few usage events (one malformed, three that make ``payment_failing``
-fire and the policy decide) and one command go through them, so the labelled metrics
-have samples. Each ``/metrics`` page must pass ``promtool check
+A real ``forewarn worker``, a real ``forewarn dispatcher`` and a real ``forewarn outcomes``
+run against the session's Kafka and Redis; a few usage events (one malformed, three that make
+``payment_failing`` fire and the policy decide), one command and two decisions (one malformed,
+one whose success window closed ten days ago, so the outcome worker counts it) go through them,
+so the labelled metrics have samples. Each ``/metrics`` page must pass ``promtool check
 metrics``; then every metric name in the rules file and the dashboard must be a sample
 name of a live scrape (so ``x_bucket`` is accepted only where ``x`` is a histogram),
-every label a matcher names must be one of that metric's labels, and an ``=`` matcher's
-value (or each word of an ``=~"a|b"`` alternation) must be a value it takes.
+every label a matcher names must be one of that metric's labels, an ``=`` matcher's
+value (or each word of an ``=~"a|b"`` alternation) must be a value it takes, and every label
+a ``by``/``on``/… clause names must be a label of one of the expression's metrics (an
+aggregation by a label no series has silently yields one series, a join on one matches all).
 
 Metric names come from a small PromQL scanner: identifiers outside strings, label
 matchers, range brackets and ``by/on/…(…)`` clauses that are not function names or
@@ -24,7 +27,7 @@ import time
 import urllib.request
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
@@ -73,10 +76,12 @@ class Matcher:
 
 @dataclass
 class Selectors:
-    """What a PromQL expression selects: metric names and their label matchers."""
+    """What a PromQL expression selects: metric names, their label matchers, and the labels its
+    ``by/without/on/ignoring/group_left/group_right (…)`` clauses name."""
 
     names: set[str]
     matchers: list[Matcher]
+    grouping: set[str] = field(default_factory=set)
 
 
 def _tokens(expr: str) -> list[tuple[str, str]]:
@@ -141,12 +146,14 @@ def selectors(expr: str) -> Selectors:
     ...               '(rate(forewarn_delivery_latency_seconds_bucket{channel=~"$channel"}[$__rate_interval])))')
     >>> sorted(s.names), [(m.metric, m.label, m.op) for m in s.matchers]
     (['forewarn_delivery_latency_seconds_bucket'], [('forewarn_delivery_latency_seconds_bucket', 'channel', '=~')])
-    >>> sorted(selectors('a / on (job) group_left (x) b offset 5m and group by (p) (c) > bool 1e11').names)
-    ['a', 'b', 'c']
+    >>> s = selectors('a / on (job) group_left (x) b offset 5m and group by (p) (c) > bool 1e11')
+    >>> sorted(s.names), sorted(s.grouping)
+    (['a', 'b', 'c'], ['job', 'p', 'x'])
     """
     tokens = _tokens(expr)
     names: set[str] = set()
     matchers: list[Matcher] = []
+    grouping: set[str] = set()
     i = 0
     while i < len(tokens):
         kind, text = tokens[i]
@@ -154,7 +161,12 @@ def selectors(expr: str) -> Selectors:
         if (kind, text) == ("punct", "["):
             i = _skip_group(tokens, i, "[", "]")
         elif kind == "ident" and text in _LABEL_CLAUSES:
-            i = _skip_group(tokens, i + 1, "(", ")") if nxt == ("punct", "(") else i + 1
+            if nxt == ("punct", "("):
+                end = _skip_group(tokens, i + 1, "(", ")")
+                grouping |= {t for k, t in tokens[i + 2:end - 1] if k == "ident"}
+                i = end
+            else:
+                i += 1
         elif kind == "ident" and (nxt == ("punct", "(") or nxt[0] == "ident" and nxt[1] in ("by", "without")
                                   or text.lower() in _KEYWORDS):
             i += 1  # a function, an aggregator written `sum by (…) (…)`, or a keyword
@@ -179,7 +191,7 @@ def selectors(expr: str) -> Selectors:
             matchers += [Matcher(metric, *m) for m in own]
         else:
             i += 1
-    return Selectors(names, matchers)
+    return Selectors(names, matchers, grouping)
 
 
 def rule_expressions() -> dict[str, str]:
@@ -259,6 +271,14 @@ def problems(expressions: dict[str, str], live: Samples) -> list[str]:
                     if word not in known:
                         found.append(f"{where}: {m.metric}{{{m.label}=~{m.value!r}}}: {word!r} matches nothing "
                                      f"({sorted(known)})")
+        # A clause's label must be on some metric of the expression; unknowable while one of them has no
+        # samples yet (declared only) or is made by Prometheus (up).
+        label_sets = [live.get(name) for name in sel.names]
+        if all(label_sets):
+            labels = {label for sets in label_sets for ls in sets for label in ls} | TARGET_LABELS
+            for label in sorted(sel.grouping - labels):
+                found.append(f"{where}: no metric of the expression has the label {label!r} its by/on clause "
+                             f"names ({sorted(sel.names)})")
     return found
 
 
@@ -291,6 +311,8 @@ forewarn_events_consumed_total 5.0
     ('forewarn_deliveries_total{outcome=~"failed|expird"}', "'expird' matches nothing"),
     ('{__name__="forewarn_event_consumed_total"}', "metric forewarn_event_consumed_total is not exported"),
     ("rate(forewarn_batch_dropped_records_bucket[5m])", "metric forewarn_batch_dropped_records_bucket is not exported"),
+    ("sum by (chanel) (rate(forewarn_deliveries_total[5m]))", "has the label 'chanel'"),
+    ("forewarn_events_consumed_total / on (channel) forewarn_events_consumed_total", "has the label 'channel'"),
 ])
 def test_a_misspelt_metric_label_or_value_is_reported(expr, problem):
     found = problems({"q": expr}, LIVE_EXAMPLE)
@@ -323,7 +345,8 @@ def test_the_rules_and_the_dashboard_have_queries_to_check():
     assert len(rules) >= 7 and len(board) >= 20
     names = set().union(*(selectors(e).names for e in [*rules.values(), *board.values()]))
     assert {"forewarn_batch_commit_lag_records", "forewarn_deliveries_total",
-            "forewarn_detect_chunk_seconds_bucket"} <= names
+            "forewarn_detect_chunk_seconds_bucket", "forewarn_outcome_watermark_seconds",
+            "forewarn_outcome_success_ratio"} <= names
 
 
 def test_dashboard_panels_have_unique_ids_a_datasource_and_do_not_overlap():
@@ -411,6 +434,17 @@ def _command() -> bytes:
     ).model_dump_json().encode()
 
 
+def _old_decision() -> bytes:
+    """A control decision of ten days ago: its 7-day success window is closed once the events move the
+    outcome worker's watermark, so the success ratio and closed-window gauges get samples."""
+    from schemas.timefmt import format_rfc3339
+
+    return orjson.dumps({"firing_id": f"f-old-{uuid.uuid4().hex[:8]}", "account_id": "acct-metrics",
+                         "trigger": "payment_failing", "intervention": "payment_outreach", "arm": "control",
+                         "decided_at": format_rfc3339(int(time.time() * 1e6) - 10 * 24 * 3600 * 1_000_000),
+                         "experiment": "exp-metrics"})
+
+
 def _raw(url: str) -> str:
     with urllib.request.urlopen(url, timeout=5) as resp:
         return resp.read().decode()
@@ -418,7 +452,7 @@ def _raw(url: str) -> str:
 
 @pytest.fixture(scope="module")
 def scrapes(kafka_bootstrap, redis_url, tmp_path_factory) -> dict[str, str]:
-    """The /metrics pages of a live worker and a live dispatcher that have done some work."""
+    """The /metrics pages of a live worker, dispatcher and outcome worker that have done some work."""
     from forewarn.devinfra.procs import free_port
     from forewarn.devinfra.workers import WorkerProcess
     from interventions.channels.receiver import WebhookReceiver
@@ -436,7 +470,7 @@ def scrapes(kafka_bootstrap, redis_url, tmp_path_factory) -> dict[str, str]:
     env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "REDIS_URL": redis_url, "FOREWARN_APP_ID": settings.app_id,
            "FOREWARN_TOPICS": topics.model_dump_json()}
     secret = "whsec-metric-names-0123456789"
-    port = free_port()
+    port, outcomes_port = free_port(), free_port()
     dispatcher_env = {**env, "FOREWARN_METRICS_PORT": str(port),
                       "FOREWARN_DISPATCHER__GROUP_ID": f"dispatch-{settings.app_id}",
                       "FOREWARN_DISPATCHER__ALLOW_PRIVATE_NETWORKS": '["127.0.0.1/32"]',
@@ -446,6 +480,9 @@ def scrapes(kafka_bootstrap, redis_url, tmp_path_factory) -> dict[str, str]:
         worker = WorkerProcess(["worker", "--loglevel", "warning"], env, out / "worker.log").start()
         dispatcher = WorkerProcess(["dispatcher", "--config", str(config), "--loglevel", "warning"],
                                    dispatcher_env, out / "dispatcher.log", web_port=port).start()
+        outcomes = WorkerProcess(["outcomes", "--loglevel", "warning"],
+                                 {**env, "FOREWARN_METRICS_PORT": str(outcomes_port)}, out / "outcomes.log",
+                                 web_port=outcomes_port).start()
         try:
             hour_us = 3600 * 1_000_000
             start_us = int(time.time() * 1e6) - 3 * hour_us
@@ -458,6 +495,8 @@ def scrapes(kafka_bootstrap, redis_url, tmp_path_factory) -> dict[str, str]:
             records.append((b"acct-metrics", b"{not json"))  # one for the DLQ
             producer.produce_many(topics.usage_events, records)
             producer.produce_many(topics.intervention_commands, [(b"acct-metrics", _command())])
+            producer.produce_many(topics.intervention_decisions,
+                                  [(b"acct-metrics", _old_decision()), (b"acct-metrics", b"{not json")])
             producer.flush()
             # the commit lag appears once the worker has committed; the latency histogram once delivered
             worker.wait_for(lambda m: any(k.startswith("forewarn_batch_commit_lag_records") for k in m)
@@ -467,14 +506,22 @@ def scrapes(kafka_bootstrap, redis_url, tmp_path_factory) -> dict[str, str]:
             dispatcher.wait_for(
                 lambda m: m.get('forewarn_deliveries_total{channel="csm_task",outcome="delivered"}', 0) >= 1,
                 90, "the command delivered")
-            return {"worker": _raw(worker.metrics_url), "dispatcher": _raw(dispatcher.metrics_url)}
+            outcomes.wait_for(
+                lambda m: m.get('forewarn_outcome_decisions{arm="control",trigger="payment_failing"}', 0) >= 1
+                and any(k.startswith("forewarn_outcome_watermark_seconds{") for k in m)
+                and m.get('forewarn_outcome_invalid_records_total{stream="decisions"}', 0) >= 1
+                and m.get('forewarn_outcome_invalid_records_total{stream="events"}', 0) >= 1,
+                90, "the old decision's window counted and the malformed records refused")
+            return {"worker": _raw(worker.metrics_url), "dispatcher": _raw(dispatcher.metrics_url),
+                    "outcomes": _raw(outcomes.metrics_url)}
         finally:
             worker.stop()
             dispatcher.stop()
+            outcomes.stop()
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("process", ["worker", "dispatcher"])
+@pytest.mark.parametrize("process", ["worker", "dispatcher", "outcomes"])
 def test_promtool_check_metrics_passes_on_a_live_scrape(promtool, scrapes, process):
     result = subprocess.run([promtool, "check", "metrics"], input=scrapes[process], capture_output=True,
                             text=True, timeout=60)
