@@ -148,3 +148,28 @@ def test_decision_reader_accepts_the_contract_model():
     rec = decision_from_json(d)
     assert rec.arm == "control" and rec.decided_at == decision_from_json(
         {**d.model_dump(mode="json"), "decided_at": "2026-01-05T09:00:00Z"}).decided_at
+
+
+def test_the_event_type_index_meets_exactly_the_metrics_the_specs_match():
+    """``_met`` indexes the metrics by event type; it must agree with asking every metric, for every event."""
+    metrics = dict(METRICS)
+    metrics["payment_failing"] = SuccessMetric((EventSpec("payment.succeeded"),), 7 * DAY)
+    # the same type both unconditional and with a ``where`` (the unconditional one wins), and two
+    # conditions on one type for one metric
+    metrics["either"] = SuccessMetric((read_event_spec(load_yaml_text(
+        "{event: feature.used, where: {feature: {in: core}}}"), CORE), EventSpec("feature.used")), DAY)
+    metrics["exports_or_search"] = SuccessMetric(tuple(read_event_spec(load_yaml_text(
+        f"{{event: feature.used, where: {{feature: {f}}}}}"), CORE) for f in ("exports", "search")), DAY)
+    tracker = OutcomeTracker(metrics)
+    rnd = Random(8)
+    kinds = ["feature.used", "session.started", "payment.succeeded", "payment.failed", "ticket.opened"]
+    met_some = 0
+    for i in range(2_000):
+        props = {"feature": rnd.choice(["reports", "dashboards", "exports", "search", "settings", 3, None])}
+        if rnd.random() < 0.2:
+            props = {}
+        e = ev(f"e{i}", "a", rnd.choice(kinds), i, **props)
+        want = frozenset(t for t, m in metrics.items() if m.matches(e.type, e.properties))
+        assert tracker._met(e) == want, (e, want)
+        met_some += bool(want)
+    assert met_some > 1_000
