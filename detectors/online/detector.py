@@ -6,7 +6,8 @@ Event time drives everything, as in the rule engine (DESIGN.md, "Time"):
   allowed lateness; an event below it is late and ignored (the engine sends
   it to the DLQ), exactly the events the engine calls late.
 - An event is counted into its own UTC day's :class:`~detectors.online.tally.DayTally`;
-  a repeated ``event_id`` is dropped while its day is open.
+  a repeated ``event_id`` is dropped while a copy of it could still be accepted (its
+  ``occurred_at`` at or above the watermark; the tally's id generations).
 - A day *closes* when the watermark passes its end. Then **every known
   account** of the partition is scored for that day — the ones that sent
   nothing included: a silent day is a day of zeros, and that is the case
