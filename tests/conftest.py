@@ -11,10 +11,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 import uuid
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
+from confluent_kafka import Consumer
 
 from streams.settings import Settings, Topics
 
@@ -90,3 +93,39 @@ def artifacts_dir() -> Path:
     path = Path(os.environ.get("FOREWARN_TEST_ARTIFACTS", "test-artifacts"))
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+class _SpyConsumer(Consumer):
+    """The reader's consumer, counting what it delivers and whether it was closed; ``per_call`` slows it down."""
+
+    instances: ClassVar[list[_SpyConsumer]] = []
+    per_call: ClassVar[tuple[int, float] | None] = None  # (at most N messages, then sleep S seconds) per consume()
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.delivered = 0
+        self.closed = False
+        _SpyConsumer.instances.append(self)
+
+    def consume(self, num_messages=1, timeout=-1):
+        if self.per_call is not None:
+            num_messages = min(num_messages, self.per_call[0])
+            time.sleep(self.per_call[1])
+        messages = super().consume(num_messages, timeout)
+        self.delivered += len(messages)
+        return messages
+
+    def close(self):
+        self.closed = True
+        super().close()
+
+
+@pytest.fixture
+def readback_spy(monkeypatch):
+    """``streams.readback`` with :class:`_SpyConsumer` as its consumer (its instances reset for the test)."""
+    import streams.readback
+
+    monkeypatch.setattr(_SpyConsumer, "instances", [])
+    monkeypatch.setattr(_SpyConsumer, "per_call", None)
+    monkeypatch.setattr(streams.readback, "Consumer", _SpyConsumer)
+    return _SpyConsumer

@@ -5,10 +5,9 @@ from __future__ import annotations
 import time
 import uuid
 from contextlib import contextmanager
-from typing import ClassVar
 
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
 
 from streams.readback import TopicFollower, read_topic
 from streams.topics import ensure_topics
@@ -135,39 +134,9 @@ def _produce(settings, topic: str, count: int) -> list[bytes]:
     return values
 
 
-class _SpyConsumer(Consumer):
-    """The reader's consumer, counting what it delivers and whether it was closed; ``per_call`` slows it down."""
-
-    instances: ClassVar[list[_SpyConsumer]] = []
-    per_call: ClassVar[tuple[int, float] | None] = None  # (at most N messages, then sleep S seconds) per consume()
-
-    def __init__(self, config):
-        super().__init__(config)
-        self.delivered = 0
-        self.closed = False
-        _SpyConsumer.instances.append(self)
-
-    def consume(self, num_messages=1, timeout=-1):
-        if self.per_call is not None:
-            num_messages = min(num_messages, self.per_call[0])
-            time.sleep(self.per_call[1])
-        messages = super().consume(num_messages, timeout)
-        self.delivered += len(messages)
-        return messages
-
-    def close(self):
-        self.closed = True
-        super().close()
-
-
 @pytest.fixture
-def spy(monkeypatch):
-    import streams.readback
-
-    monkeypatch.setattr(_SpyConsumer, "instances", [])
-    monkeypatch.setattr(_SpyConsumer, "per_call", None)
-    monkeypatch.setattr(streams.readback, "Consumer", _SpyConsumer)
-    return _SpyConsumer
+def spy(readback_spy):
+    return readback_spy
 
 
 def test_iter_topic_yields_before_the_topic_is_read_and_closes_when_the_caller_stops(settings, spy):

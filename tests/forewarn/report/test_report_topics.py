@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
 
 import orjson
 import pytest
-from confluent_kafka import Consumer
 from measurement_synth import World, generate, write_files
 
 from forewarn.report.build import load_report_config, report_for_config, report_from_files, report_from_topics
@@ -83,32 +81,9 @@ def test_the_streamed_report_is_the_listed_one(settings, tmp_path):
             == _listed_report(settings, config, **window).to_json())
 
 
-class _SpyConsumer(Consumer):
-    instances: ClassVar[list[_SpyConsumer]] = []
-
-    def __init__(self, config):
-        super().__init__(config)
-        self.delivered = 0
-        self.closed = False
-        _SpyConsumer.instances.append(self)
-
-    def consume(self, num_messages=1, timeout=-1):
-        messages = super().consume(num_messages, timeout)
-        self.delivered += len(messages)
-        return messages
-
-    def close(self):
-        self.closed = True
-        super().close()
-
-
 @pytest.fixture
-def spy(monkeypatch):
-    import streams.readback
-
-    monkeypatch.setattr(_SpyConsumer, "instances", [])
-    monkeypatch.setattr(streams.readback, "Consumer", _SpyConsumer)
-    return _SpyConsumer
+def spy(readback_spy):
+    return readback_spy
 
 
 def test_the_events_are_measured_while_the_topic_is_still_read(settings, tmp_path, spy, monkeypatch):
