@@ -344,11 +344,14 @@ class OutcomeWorker:
     # -- an idle partition ------------------------------------------------------------------------
 
     def advance_idle(self, partition: int, ends: tuple[int, int], read: tuple[int, int] = (-1, -1),
-                     now: float | None = None) -> OutcomeChunk | None:
+                     now: float | None = None, detect_wm: int | None = None) -> OutcomeChunk | None:
         """Advance an idle partition's watermark by the wall-clock time since its last event (module doc).
 
         ``ends`` are the log end offsets of the partition's (events, decisions), asked of the broker before
-        the call; ``read`` the consumer's positions on them (next offset to read). Returns what the advance
+        the call; ``read`` the consumer's positions on them (next offset to read). ``detect_wm`` is the
+        detect worker's watermark, read *before* the ends were asked (None: read now): an event appended
+        after the ends were asked then reached the detect worker after that watermark, so the cap keeps
+        the event acceptable here whatever the detect worker's own idle advance did since. Returns what the advance
         did, or None when it did not move the watermark: the advance is off, the partition not idle long
         enough or not caught up on both topics, the detect worker's watermark not ahead, or another owner
         wrote the partition first.
@@ -356,14 +359,15 @@ class OutcomeWorker:
         if not self.settings.idle_advance:
             return None
         try:
-            return self._advance_idle_once(partition, ends, read, time.time() if now is None else now)
+            return self._advance_idle_once(partition, ends, read, time.time() if now is None else now,
+                                           self.detect_watermark(partition) if detect_wm is None else detect_wm)
         except StaleOwner as exc:
             self.stale_retries.inc()
             log.warning("outcome partition %d: idle advance refused: %s", partition, exc)
             return None
 
     def _advance_idle_once(self, partition: int, ends: tuple[int, int], read: tuple[int, int],
-                           now: float) -> OutcomeChunk | None:
+                           now: float, detect_wm: int) -> OutcomeChunk | None:
         expected, rec = self.store.read_record(partition)
         if partition not in self.progress:
             self.progress[partition] = (now, rec.wm)
@@ -373,7 +377,7 @@ class OutcomeWorker:
             return None
         if ends[0] > max(rec.ev + 1, read[0]) or ends[1] > max(rec.dec + 1, read[1]):
             return None  # a record still in Kafka is read first
-        target = min(last_wm + int((now - wall) * US_PER_SECOND), self.detect_watermark(partition))
+        target = min(last_wm + int((now - wall) * US_PER_SECOND), detect_wm)
         if target <= rec.wm:
             return None
         chunk = OutcomeChunk(watermark=rec.wm)
@@ -389,13 +393,15 @@ class OutcomeWorker:
 
     def _advance_idle_partitions(self, consumer: Consumer) -> None:
         """The loop's idle tick: every assigned partition whose events are not paused and that has been idle
-        long enough gets its log ends and positions asked, then :meth:`advance_idle`."""
+        long enough gets its log ends and positions asked, then :meth:`advance_idle`. A broker that does not
+        answer ends the tick (one 5 s wait, not one per partition: the loop must keep consuming)."""
         now = time.time()
         moved = False
         for p in sorted(self._assigned - self._paused):
             last = self.progress.get(p)
             if last is not None and (now - last[0] < self.settings.idle_advance_after_s or last[1] is None):
                 continue  # not idle, or no event yet: nothing to advance, no broker round trip
+            detect_wm = self.detect_watermark(p)  # before the ends: see advance_idle
             ends, read = [], []
             for topic in (self.topics.usage_events, self.topics.intervention_decisions):
                 tp = TopicPartition(topic, p)
@@ -409,7 +415,9 @@ class OutcomeWorker:
                 ends.append(high)
                 read.append(position)
             else:
-                moved |= self.advance_idle(p, (ends[0], ends[1]), (read[0], read[1]), now) is not None
+                moved |= self.advance_idle(p, (ends[0], ends[1]), (read[0], read[1]), now, detect_wm) is not None
+                continue
+            break  # the broker did not answer: try again next tick
         if moved:
             self.refresh_gauges()
 

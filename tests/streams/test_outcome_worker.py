@@ -570,6 +570,43 @@ def test_the_idle_advance_moves_only_when_idle_caught_up_and_behind_the_detect_w
         (PAY, "treated"): (1, 0), (PAY, "control"): (1, 0)}
 
 
+def test_the_idle_tick_caps_by_the_detect_watermark_read_before_the_log_ends(settings, client):
+    """An event appended after the tick asked for the log ends reached the detect worker after the watermark
+    the tick read first, so it is acceptable below that cap; had the tick read the detect watermark after
+    the ends (the detect worker's own idle advance moving it in between), it could close a window that event
+    would have settled. Found in review: the tick read it after the ends."""
+    from confluent_kafka import Consumer
+
+    ensure_topics(settings)
+    settings = settings.model_copy(update={"idle_advance_after_s": 30.0})
+    worker = OutcomeWorker(settings, effective_config(settings), CollectorRegistry())
+    *decisions, _, last = _idle_history(settings.topics.partitions)
+    worker.handle_partition(0, [(0, last[3])], [(i, v) for i, (_, _, _, v) in enumerate(decisions)])
+    producer = Producer(settings.confluent_config(**{"log_level": 3}))  # the log ends the applied offsets reach
+    producer.produce(settings.topics.usage_events, last[3], partition=0)
+    for *_, value in decisions:
+        producer.produce(settings.topics.intervention_decisions, value, partition=0)
+    assert producer.flush(30) == 0
+    _set_detect_watermark(client, worker, 0, WINDOW_END - S)
+
+    class DetectAdvancesMeanwhile(Consumer):
+        def get_watermark_offsets(self, *args, **kwargs):
+            marks = super().get_watermark_offsets(*args, **kwargs)
+            _set_detect_watermark(client, worker, 0, WINDOW_END + D)  # the detect worker's idle advance
+            return marks
+
+    consumer = DetectAdvancesMeanwhile(settings.confluent_config(**{"group.id": f"{settings.app_id}-t",
+                                                                     "log_level": 3}))
+    try:
+        worker._assigned, worker._paused = {0}, set()
+        worker.progress[0] = (time.time() - 60, LAST_WM)
+        worker._advance_idle_partitions(consumer)
+    finally:
+        consumer.close()
+    assert worker.store.read_record(0)[1].wm == WINDOW_END - S  # the cap read before the ends
+    assert worker.global_counts() == {}  # no window closed
+
+
 # -- state lifetime: event time, not the wall clock -------------------------------------------------------
 
 
