@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streams.dispatcher.settings import DispatcherSettings
@@ -26,6 +27,24 @@ __all__ = ["Settings", "Topics", "KafkaSecurity"]
 
 #: The shipped configuration, found relative to the source tree rather than the working directory.
 _DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "deploy" / "config" / "forewarn.yaml"
+
+#: Marks the placeholder values of the shipped Secret template (deploy/k8s/secret.yaml).
+_PLACEHOLDER = "REPLACE-ME"
+
+
+def _placeholder_error() -> PydanticCustomError:
+    # The message never repeats the value: settings errors are printed, and a real secret could contain the mark.
+    return PydanticCustomError("placeholder_secret", "is still the template's placeholder; set a real secret "
+                                                     "(e.g. openssl rand -hex 32)")
+
+
+def _is_placeholder(secret: SecretStr | None) -> bool:
+    """Whether ``secret`` still holds a placeholder of the template (any case).
+
+    >>> _is_placeholder(SecretStr("REPLACE-ME-WITH-32-RANDOM-BYTES-HEX")), _is_placeholder(SecretStr("9f2c" * 8))
+    (True, False)
+    """
+    return secret is not None and _PLACEHOLDER.lower() in secret.get_secret_value().lower()
 
 
 class Topics(BaseModel):
@@ -122,6 +141,29 @@ class Settings(BaseSettings):
         description="HMAC key signing the usage_drop models' checkpoints (detectors.online.checkpoint); "
                     "unset: no checkpoints are written or read, models start cold.")
     dispatcher: DispatcherSettings = DispatcherSettings()
+
+    # -- placeholders ------------------------------------------------------------
+    # A Secret applied from the template unedited must stop the process, not run it with a
+    # public HMAC key (the checkpoint key guards what is unpickled) or a public signing key.
+
+    @field_validator("model_checkpoint_key")
+    @classmethod
+    def _no_placeholder_key(cls, key: SecretStr | None) -> SecretStr | None:
+        if _is_placeholder(key):
+            raise _placeholder_error()
+        return key
+
+    @field_validator("dispatcher")
+    @classmethod
+    def _no_placeholder_channel_secret(cls, dispatcher: DispatcherSettings) -> DispatcherSettings:
+        bad = sorted(name for name, secret in dispatcher.channel_secrets.items() if _is_placeholder(secret))
+        if bad:
+            # A nested ValidationError keeps each channel's location (under ``dispatcher``), so the
+            # one-line settings error names FOREWARN_DISPATCHER__CHANNEL_SECRETS__<NAME>.
+            raise ValidationError.from_exception_data(DispatcherSettings.__name__, [
+                {"type": _placeholder_error(), "loc": ("channel_secrets", name), "input": "**********"}
+                for name in bad])
+        return dispatcher
 
     # -- client configuration -------------------------------------------------
 

@@ -27,6 +27,11 @@ def _forewarn(*args: str, tmp_path, **env: str) -> subprocess.CompletedProcess:
     ("FOREWARN_TOPICS", "garbage", "FOREWARN_TOPICS is not valid JSON"),
     ("FOREWARN_MODEL_CHECKPOINT_KEY", "tooshortsecret", "FOREWARN_MODEL_CHECKPOINT_KEY: Value should have at least 16"),
     ("FOREWARN_DISPATCHER__CONCURRENCY", "many", "FOREWARN_DISPATCHER__CONCURRENCY: Input should be a valid integer"),
+    # The placeholders of deploy/k8s/secret.yaml, applied unedited: refused, not used as public keys.
+    ("FOREWARN_MODEL_CHECKPOINT_KEY", "REPLACE-ME-WITH-32-RANDOM-BYTES-HEX",
+     "FOREWARN_MODEL_CHECKPOINT_KEY: is still the template's placeholder"),
+    ("FOREWARN_DISPATCHER__CHANNEL_SECRETS__CSM_TASK", "REPLACE-ME",
+     "FOREWARN_DISPATCHER__CHANNEL_SECRETS__CSM_TASK: is still the template's placeholder"),
 ])
 def test_an_invalid_setting_is_one_line_without_its_value(name, value, says, tmp_path):
     done = _forewarn("dispatcher", tmp_path=tmp_path, **{name: value})
