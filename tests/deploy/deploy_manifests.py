@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import re
+import typing
 from pathlib import Path
 
 from ruamel.yaml import YAML
 
+from streams.config import load_config
+from streams.dispatcher.settings import DispatcherSettings
+from streams.dispatcher.worker import DispatcherConfigError, build_channels
 from streams.settings import Settings
 
-__all__ = ["DEPLOY", "TESTDATA", "KUBERNETES_VERSION", "load_all", "unknown_setting_names"]
+__all__ = ["DEPLOY", "DOCS", "TESTDATA", "KUBERNETES_VERSION", "load_all", "unknown_setting_names",
+           "channel_secret_names", "build_shipped_channels", "documented_secret_names"]
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+DOCS = DEPLOY.parent / "docs"
+CONFIG = DEPLOY / "config" / "forewarn.yaml"
 TESTDATA = Path(__file__).parent / "testdata"
 KUBERNETES_VERSION = "1.33.0"
 # Variables Settings reads besides FOREWARN_* (aliases of two fields).
@@ -38,9 +46,51 @@ def unknown_setting_names(names) -> list[str]:
         path = name[len("FOREWARN_"):].lower().split("__")
         model = Settings
         for part in path:
+            if typing.get_origin(model) is dict:  # a mapping setting (channel secrets by name): any key
+                model = typing.get_args(model)[1]
+                continue
             fields = getattr(model, "model_fields", None)
             if fields is None or part not in fields:
                 bad.append(name)
                 break
             model = fields[part].annotation
     return bad
+
+
+def _secret_env(channel: str) -> str:
+    return f"FOREWARN_DISPATCHER__CHANNEL_SECRETS__{channel.upper()}"
+
+
+def channel_secret_names() -> list[str]:
+    """FOREWARN_DISPATCHER__CHANNEL_SECRETS__<NAME> of each channel of the shipped config that needs a secret,
+    as the dispatcher decides it: its ``build_channels`` refuses the channel without one."""
+    settings = Settings(config_path=CONFIG, dispatcher=DispatcherSettings())
+    needed = []
+    for name, spec in load_config(CONFIG).extra["channels"].items():
+        try:
+            channels = build_channels({name: spec}, settings)
+        except DispatcherConfigError:
+            needed.append(_secret_env(name))
+            continue
+        for channel in channels.values():
+            channel.close()
+    return needed
+
+
+def build_shipped_channels(env: dict[str, str]) -> list[str]:
+    """Build the shipped config's channels, as the dispatcher does at start-up, from the settings in ``env``
+    (raises DispatcherConfigError when a secret is missing); returns the channel names."""
+    secrets = {name[len(_secret_env("")):].lower(): value for name, value in env.items()
+               if name.startswith(_secret_env(""))}
+    settings = Settings(config_path=CONFIG, dispatcher=DispatcherSettings(channel_secrets=secrets))
+    channels = build_channels(load_config(CONFIG).extra["channels"], settings)
+    for channel in channels.values():
+        channel.close()
+    return sorted(channels)
+
+
+def documented_secret_names(doc: Path) -> list[str]:
+    """The variables the ``kubectl create secret generic forewarn-credentials`` command in ``doc`` sets."""
+    command = re.search(r"create secret generic forewarn-credentials((?:[^\n]*\\\n)*[^\n]*)", doc.read_text())
+    assert command is not None, f"{doc} shows no `kubectl create secret generic forewarn-credentials` command"
+    return re.findall(r"--from-literal=([A-Z0-9_]+)=", command.group(1))

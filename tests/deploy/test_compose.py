@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from compose_spec import PyCompose
 from ruamel.yaml import YAML
-from deploy_manifests import DEPLOY, TESTDATA, load_all, unknown_setting_names
+from deploy_manifests import DEPLOY, TESTDATA, build_shipped_channels, channel_secret_names, load_all, \
+    unknown_setting_names
 
 COMPOSE = DEPLOY / "compose.yaml"
 FOREWARN_SERVICES = ("topics", "worker", "dispatcher", "outcomes")
@@ -70,3 +72,15 @@ def test_health_checks_and_scrapes_use_the_port_the_process_serves(compose, name
     scrape = YAML(typ="safe").load(compose["configs"]["prometheus-config"]["content"])
     targets = {(n, sd["port"]) for job in scrape["scrape_configs"] for sd in job["dns_sd_configs"] for n in sd["names"]}
     assert (name, int(port)) in targets
+
+
+def test_the_dispatcher_is_given_every_channel_secret_the_shipped_config_needs(compose):
+    env = compose["services"]["dispatcher"]["environment"]
+    needed = channel_secret_names()
+    assert needed, "the shipped config has no channel that needs a secret: is this test still asking the right thing?"
+    for name in needed:
+        # Required from the shell like the checkpoint key: `up` stops with the message, not the dispatcher.
+        assert re.fullmatch(rf"\$\{{{name}:\?.+\}}", str(env.get(name, ""))), \
+            f"compose's dispatcher needs {name}: ${{{name}:?export ...}}"
+    interpolated = {k: "a-signing-secret" if str(v).startswith("${") else str(v) for k, v in env.items()}
+    assert build_shipped_channels(interpolated)  # what `forewarn dispatcher` builds at start-up

@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from deploy_manifests import DEPLOY, KUBERNETES_VERSION, TESTDATA, load_all, unknown_setting_names
+from deploy_manifests import DEPLOY, DOCS, KUBERNETES_VERSION, TESTDATA, build_shipped_channels, \
+    channel_secret_names, documented_secret_names, load_all, unknown_setting_names
+from forewarn.commands.common import settings_problem
+from streams.settings import Settings
 
 K8S = DEPLOY / "k8s"
 MANIFESTS = sorted(p for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml")
@@ -39,9 +42,35 @@ def test_invalid_manifests_are_refused(kubeconform, k8s_schema_location, bad):
     assert "is invalid" in done.stdout, done.stdout
 
 
-def test_kustomization_lists_every_manifest():
+def test_kustomization_lists_every_manifest_but_the_secret_template():
     kust = YAML(typ="safe").load((K8S / "kustomization.yaml").read_text())
-    assert sorted(kust["resources"]) == sorted(p.name for p in MANIFESTS)
+    # Applying the template would overwrite the real forewarn-credentials with placeholders.
+    assert "secret.yaml" not in kust["resources"]
+    assert sorted(kust["resources"]) == sorted(p.name for p in MANIFESTS if p.name != "secret.yaml")
+
+
+def test_the_secret_template_and_the_documented_command_carry_every_secret():
+    template = _resources()[("Secret", "forewarn-credentials")]["stringData"]
+    needed = ["FOREWARN_MODEL_CHECKPOINT_KEY", *channel_secret_names()]
+    assert set(needed) <= set(template), "deploy/k8s/secret.yaml lacks some secrets"
+    for doc in (DOCS / "deploy.md", K8S / "secret.yaml"):
+        assert sorted(documented_secret_names(doc)) == sorted(template), \
+            f"the `kubectl create secret` command in {doc} must set what the template holds"
+    filled = {k: v.replace("REPLACE-ME", "filled-in") for k, v in template.items()}
+    assert build_shipped_channels(filled)  # what `forewarn dispatcher` builds at start-up
+
+
+def test_the_secret_templates_placeholders_are_refused_at_start_up(monkeypatch):
+    template = _resources()[("Secret", "forewarn-credentials")]["stringData"]
+    needed = ["FOREWARN_MODEL_CHECKPOINT_KEY", *channel_secret_names()]
+    for name, value in template.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError) as refused:
+        Settings()
+    problem = settings_problem(refused.value)
+    for name in needed:
+        assert f"{name}: is still the template's placeholder" in problem
+    assert "REPLACE-ME" not in problem
 
 
 def test_configmap_carries_the_checked_in_config_file():
