@@ -133,3 +133,72 @@ def test_runbook_links_to_its_own_sections_resolve():
     links = set(re.findall(r"\]\(#([^)]+)\)", text))
     assert links, "the runbook's alert table links to its sections"
     assert links - _runbook_anchors() == set()
+
+
+DEPLOY_DOC = ROOT / "docs" / "deploy.md"
+
+
+def _kubernetes_scrape_snippet() -> str:
+    """The ``scrape_configs`` block docs/deploy.md gives for Kubernetes (pod discovery)."""
+    blocks = re.findall(r"```yaml\n(.*?)```", DEPLOY_DOC.read_text(), re.S)
+    (snippet,) = [b for b in blocks if "kubernetes_sd_configs" in b]
+    return snippet
+
+
+def _relabel(labels: dict[str, str], configs: list[dict]) -> dict[str, str] | None:
+    """Prometheus's relabelling (the replace and keep actions the snippet uses); None when the target is dropped."""
+    labels = dict(labels)
+    for rc in configs:
+        value = rc.get("separator", ";").join(labels.get(n, "") for n in rc.get("source_labels", []))
+        match = re.fullmatch(rc.get("regex", "(.*)"), value)  # Prometheus anchors its regexes
+        action = rc.get("action", "replace")
+        if action == "keep":
+            if match is None:
+                return None
+        elif action == "replace":
+            if match is not None:
+                replacement = re.sub(r"\$(\d+)", r"\\g<\1>", rc.get("replacement", "$1"))
+                labels[rc["target_label"]] = match.expand(replacement)
+        else:
+            raise AssertionError(f"the test does not model relabel action {action!r}")
+    return labels
+
+
+def _meta_name(key: str) -> str:
+    return re.sub(r"[^a-zA-Z0-9_]", "_", key)
+
+
+def test_the_documented_kubernetes_scrape_config_gives_the_job_names_the_rules_expect(promtool, tmp_path):
+    snippet = YAML(typ="safe").load(_kubernetes_scrape_snippet())
+    (job,) = snippet["scrape_configs"]
+    assert job["kubernetes_sd_configs"] == [{"role": "pod", "namespaces": {"names": ["forewarn"]}}]
+    # Debian's promtool is built without Kubernetes discovery: it checks the rest (the relabelling's
+    # regexes, actions and labels) with a static target in its place.
+    checked = {k: v for k, v in job.items() if k != "kubernetes_sd_configs"}
+    checked["static_configs"] = [{"targets": ["10.1.2.3:6066"]}]
+    config = tmp_path / "prometheus.yml"
+    YAML().dump({"rule_files": [str(RULES)], "scrape_configs": [checked]}, config)
+    result = _run(promtool, "check", "config", config)
+    assert result.returncode == 0, result.stdout + result.stderr
+    jobs = re.search(r'up\{job=~"([^"]+)"\}', RULES.read_text()).group(1)
+    seen = set()
+    for manifest in sorted((ROOT / "deploy" / "k8s").glob("*.yaml")):
+        for doc in YAML(typ="safe").load_all(manifest.read_text()):
+            if not doc or doc.get("kind") != "Deployment":
+                continue
+            pod = doc["spec"]["template"]
+            (container,) = pod["spec"]["containers"]
+            meta = {f"__meta_kubernetes_pod_label_{_meta_name(k)}": v for k, v in pod["metadata"]["labels"].items()}
+            meta |= {f"__meta_kubernetes_pod_annotation_{_meta_name(k)}": v
+                     for k, v in pod["metadata"]["annotations"].items()}
+            port = container["ports"][0]["containerPort"]
+            target = _relabel({"job": job["job_name"], "__address__": f"10.1.2.3:{port}",
+                               "__meta_kubernetes_pod_name": "pod-1", **meta}, job["relabel_configs"])
+            assert target is not None, f"{doc['metadata']['name']} is not scraped"
+            assert re.fullmatch(jobs, target["job"]), f"{doc['metadata']['name']}: job {target['job']}"
+            assert target["__address__"] == f"10.1.2.3:{pod['metadata']['annotations']['prometheus.io/port']}"
+            assert target["__metrics_path__"] == "/metrics"
+            seen.add(target["job"])
+    assert seen == {"forewarn-worker", "forewarn-dispatcher", "forewarn-outcomes"}
+    # A pod without the scrape annotation is not a target.
+    assert _relabel({"__address__": "10.1.2.3:80"}, job["relabel_configs"]) is None
