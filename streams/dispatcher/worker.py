@@ -19,6 +19,33 @@ One loop, batch by batch (``dispatcher.batch_size`` records):
 A crash anywhere before step 5's commit re-delivers the batch; the claims
 make that harmless. A receipt or DLQ write Kafka refuses stops the worker
 (no commit), so nothing is marked done that was not recorded.
+
+Stopping (SIGTERM, ``stop`` set)
+--------------------------------
+A stop request is treated like a spent ``batch_budget_s``, at once: no send,
+retry or wait for another owner's claim starts after it; a backoff pause or
+a wait for a channel's rate limit ends early. Sends already on the wire
+finish (each bounded by its channel's timeout) and are recorded as
+delivered; every command not finished is deferred exactly as the budget
+defers it (its claim released, its offset and all later ones of its
+partition not committed), so the next owner delivers it once. The receipts
+of what was done are written and committed, then the process exits with no
+claim left in doubt.
+
+Worst case from SIGTERM to exit, with Kafka and Redis healthy: the longest
+single attempt in flight (or ``poll_timeout_s``, a poll in progress) plus
+about a second (Redis round trips, receipts, commit, leaving the group).
+An attempt is bounded by its channel's ``timeout_s``: a peer slow to answer
+costs ``timeout_s``, one slow to accept the connection too 2 x ``timeout_s``
+(webhook and csm_task time the connection, the write and the answer each on
+its own: a peer stalling every step, after a kept-alive connection it had
+closed, could stretch one attempt further); the kafka channel ``timeout_s``
++ 5 s; email ``timeout_s`` per SMTP step. So set
+``terminationGracePeriodSeconds`` / ``stop_grace_period`` to at least
+2 x the largest channel ``timeout_s`` + 10 s (30 s with the default 10 s).
+If Kafka does not acknowledge the receipts, add up to 30 s (their flush;
+the process then exits non-zero without committing) + 10 s (the final
+producer flush).
 """
 
 from __future__ import annotations
@@ -61,6 +88,10 @@ log = logging.getLogger("forewarn.dispatcher")
 
 #: How often completed sends are recorded as delivered in Redis while a batch is being delivered.
 _SETTLE_S = 0.02
+
+
+class _Stopped(Exception):
+    """Raised on a delivery thread instead of another attempt (or wait) once the worker is stopping."""
 
 
 class DispatcherConfigError(StreamsError):
@@ -133,7 +164,8 @@ def _channel_bug(channel: str, command_id: str, exc: Exception) -> DeliveryRepor
 
 
 class Dispatcher:
-    """The worker; ``run(stop)`` until ``stop`` is set. Channels come built (see :func:`build_channels`)."""
+    """The worker; ``run(stop)`` until ``stop`` is set (it then ends within about one send: see "Stopping"
+    in the module's docstring). Channels come built (see :func:`build_channels`)."""
 
     def __init__(self, settings: Settings, channels: Mapping[str, Channel], specs: Mapping[str, ChannelSpec],
                  registry: CollectorRegistry | None = None, clock=time.time):
@@ -145,7 +177,11 @@ class Dispatcher:
         client = redis.from_url(settings.redis_url.get_secret_value(), **settings.redis_kwargs())
         self.claims = ClaimStore(client, settings.app_id, delivered_ttl_s=self.conf.delivered_ttl_s,
                                  owner_lease_s=self.conf.owner_lease_s)
-        self.limiters = {name: TokenBucket(spec.rate_per_s) for name, spec in specs.items() if spec.rate_per_s}
+        #: Set by ``run``'s ``stop``: the batch in progress starts nothing more (see the module's docstring).
+        self.stopping = threading.Event()
+        # Their waits for a token end with _Stopped when a stop is requested (see _pause).
+        self.limiters = {name: TokenBucket(spec.rate_per_s, sleep=self._pause) for name, spec in specs.items()
+                         if spec.rate_per_s}
         self.backoff = Backoff(self.conf.backoff_initial_s, self.conf.backoff_max_s)
         self.clock = clock
         self.pool = ThreadPoolExecutor(self.conf.concurrency, thread_name_prefix="deliver")
@@ -165,6 +201,7 @@ class Dispatcher:
     # -- the loop ---------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
+        self.stopping = stop
         heartbeat = Heartbeat(self.claims).start()
         self.consumer.subscribe([self.topics.intervention_commands])
         log.info("dispatcher %s consuming %s in group %s with channels %s", self.claims.owner,
@@ -190,6 +227,11 @@ class Dispatcher:
                 channel.close()
 
     # -- one batch --------------------------------------------------------------
+
+    def _pause(self, seconds: float) -> None:
+        """Sleep (a backoff pause, a wait for a rate-limit token) unless a stop is requested: then raise _Stopped."""
+        if self.stopping.wait(seconds):
+            raise _Stopped
 
     def process_batch(self, msgs: list[Message]) -> None:
         self.metrics.consumed.inc(len(msgs))
@@ -236,7 +278,7 @@ class Dispatcher:
         self.batches += 1
 
     def _defer_unfinished(self, jobs: list[_Job]) -> list[_Job]:
-        """Leave the commands the budget did not reach for the next batch; return the jobs to record.
+        """Leave the commands the budget (or a stop) did not reach for the next batch; return the jobs to record.
 
         Per partition, everything from the first command without an outcome on is neither recorded nor
         committed, and the consumer is sent back to it; claims taken for those are released, so the next
@@ -255,8 +297,11 @@ class Dispatcher:
         for (topic, partition), offset in first.items():
             self.consumer.seek(TopicPartition(topic, partition, offset))
         self.metrics.deferred.inc(len(deferred))
-        log.info("batch budget of %.0f s spent: %d commands left for the next batch", self.conf.batch_budget_s,
-                 len(deferred))
+        if self.stopping.is_set():
+            log.info("stopping: %d commands left for the next owner", len(deferred))
+        else:
+            log.info("batch budget of %.0f s spent: %d commands left for the next batch", self.conf.batch_budget_s,
+                     len(deferred))
         kept = {id(j) for j in deferred}
         return [j for j in jobs if id(j) not in kept]
 
@@ -282,8 +327,7 @@ class Dispatcher:
         # Another live dispatcher holds some (a rebalance in progress): wait for it to finish or die, within
         # the batch's budget (what is still busy then is left for the next batch).
         while (busy := [j for j in jobs if states[j.command.command_id] is ClaimState.BUSY]) \
-                and time.monotonic() < deadline:
-            time.sleep(0.2)
+                and time.monotonic() < deadline and not self.stopping.wait(0.2):
             states.update(self.claims.claim_many([j.claimable for j in busy]))
         return states
 
@@ -293,6 +337,11 @@ class Dispatcher:
         Completed sends are recorded every ``_SETTLE_S`` (one pipeline for all of them): each Redis round
         trip costs about as much as a send here, and a few milliseconds more in doubt change nothing in the
         argument (a crash in between resends with the same idempotency key).
+
+        Past ``deadline`` or once ``self.stopping`` is set, no send starts; after a stop, neither does a
+        retry (its backoff pause and any rate-limit wait end at once): that command is left without an
+        outcome, so the caller defers it. A retry stopped so is safe to leave: the next owner sends it
+        with the same idempotency key, as the retry would have.
         """
         if not jobs:
             return
@@ -300,8 +349,11 @@ class Dispatcher:
         finished: list[_Job] = []
         lock = threading.Lock()
 
+        stopping = self.stopping
+
         def work() -> None:
-            while time.monotonic() < deadline:  # past the budget no send starts: the rest waits for the next batch
+            # Past the budget or after a stop no send starts: the rest waits for the next batch (or owner).
+            while time.monotonic() < deadline and not stopping.is_set():
                 try:
                     job = queue.popleft()
                 except IndexError:
@@ -311,9 +363,11 @@ class Dispatcher:
                     job.report = deliver_with_retries(
                         channel, job.command, job.msg.value(), max_attempts=self.conf.max_attempts,
                         backoff=self.backoff, expires_at=job.expires_at, limiter=self.limiters.get(channel.name),
-                        clock=self.clock,
+                        clock=self.clock, sleep=self._pause,
                         on_retry=lambda _e, name=channel.name: self.metrics.retries.labels(channel=name).inc(),
                     )
+                except _Stopped:  # in a backoff pause or a rate-limit wait: no outcome, deferred by the caller
+                    return
                 except Exception as exc:  # a channel bug: this command fails (DLQ), the batch goes on
                     job.report = _channel_bug(channel.name, job.command.command_id, exc)
                 with lock:

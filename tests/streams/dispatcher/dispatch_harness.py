@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import email
 import threading
 import time
@@ -10,9 +11,11 @@ from pathlib import Path
 
 import orjson
 from aiosmtpd.controller import Controller
+from prometheus_client import CollectorRegistry
 
 from forewarn.devinfra.procs import free_port
 from forewarn.devinfra.workers import WorkerProcess
+from interventions.channels.base import ChannelSpec
 from interventions.config import PolicyConfig
 from interventions.policy import PolicyEngine
 from interventions.store import InMemoryPolicyStore
@@ -22,6 +25,8 @@ from schemas.firing import Firing
 from schemas.predicate import EventSpec
 from schemas.receipt import Receipt
 from schemas.timefmt import US_PER_DAY, US_PER_MINUTE
+from streams.dispatcher.settings import DispatcherSettings
+from streams.dispatcher.worker import Dispatcher, build_channels
 from streams.producer import RecordProducer
 from streams.readback import read_topic
 
@@ -178,3 +183,36 @@ def start_dispatcher(config: Path, env: dict[str, str], log_path: Path) -> Worke
     env = dict(env, FOREWARN_METRICS_PORT=str(port))
     return WorkerProcess(["dispatcher", "--config", str(config), "--loglevel", "warning"], env, log_path,
                          web_port=port).start()
+
+
+def hook(name: str, url: str, **options) -> ChannelSpec:
+    return ChannelSpec(name, "webhook", {"url": url, "headers": {}, **options}, timeout_s=5)
+
+
+def start_in_thread(settings, specs: dict[str, ChannelSpec], group_id: str | None = None, **conf):
+    """A dispatcher running on a thread of this process: (dispatcher, stop event, thread).
+
+    Its own consumer group unless ``group_id`` names one (a restart resumes from the committed offsets)."""
+    dconf = DispatcherSettings(group_id=group_id or f"dispatch-{uuid.uuid4().hex[:8]}",
+                               allow_private_networks=["127.0.0.1/32"],
+                               channel_secrets={name: SECRET for name in specs}, session_timeout_ms=6000,
+                               owner_lease_s=2, **{"backoff_initial_s": 0.05, "backoff_max_s": 0.2,
+                                                   "delivered_ttl_s": 600, **conf})
+    s = settings.model_copy(update={"dispatcher": dconf})
+    dispatcher = Dispatcher(s, build_channels(specs, s), specs, CollectorRegistry())
+    stop = threading.Event()
+    thread = threading.Thread(target=dispatcher.run, args=(stop,), daemon=True)
+    thread.start()
+    return dispatcher, stop, thread
+
+
+@contextlib.contextmanager
+def running(settings, specs: dict[str, ChannelSpec], **conf):
+    """A dispatcher on a thread of this process (its own consumer group); stopped and closed on exit."""
+    dispatcher, stop, thread = start_in_thread(settings, specs, **conf)
+    try:
+        yield dispatcher
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+        assert not thread.is_alive(), "the dispatcher did not stop"

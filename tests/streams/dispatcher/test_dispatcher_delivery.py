@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import collections
-import contextlib
 import threading
 import uuid
 
@@ -16,8 +15,10 @@ from dispatch_harness import (
     SmtpPeer,
     command,
     dispatcher_env,
+    hook,
     policy_commands,
     produce,
+    running,
     start_dispatcher,
     wait_receipts,
     write_config,
@@ -26,36 +27,11 @@ from interventions.channels.base import ChannelSpec
 from interventions.channels.receiver import WebhookReceiver
 from schemas.command import command_id
 from streams.dispatcher.settings import DispatcherSettings
-from streams.dispatcher.worker import Dispatcher, build_channels
+from streams.dispatcher.worker import Dispatcher
 from streams.readback import read_topic
 from streams.topics import ensure_topics
 
 pytestmark = pytest.mark.integration
-
-
-@contextlib.contextmanager
-def running(settings, specs: dict[str, ChannelSpec], **conf):
-    """A dispatcher on a thread of this process (its own consumer group); stopped and closed on exit."""
-    dconf = DispatcherSettings(group_id=f"dispatch-{uuid.uuid4().hex[:8]}", allow_private_networks=["127.0.0.1/32"],
-                               channel_secrets={name: SECRET for name in specs}, session_timeout_ms=6000,
-                               owner_lease_s=2, backoff_initial_s=0.05, backoff_max_s=0.2, delivered_ttl_s=600,
-                               **conf)
-    s = settings.model_copy(update={"dispatcher": dconf})
-    registry = CollectorRegistry()
-    dispatcher = Dispatcher(s, build_channels(specs, s), specs, registry)
-    stop = threading.Event()
-    thread = threading.Thread(target=dispatcher.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
-        yield dispatcher
-    finally:
-        stop.set()
-        thread.join(timeout=60)
-        assert not thread.is_alive(), "the dispatcher did not stop"
-
-
-def hook(name: str, url: str, **options) -> ChannelSpec:
-    return ChannelSpec(name, "webhook", {"url": url, "headers": {}, **options}, timeout_s=5)
 
 
 def test_treated_commands_arrive_once_signed_and_control_and_suppressed_never_arrive(settings, worker_env, tmp_path):
@@ -279,6 +255,7 @@ def test_when_recording_deliveries_fails_no_further_send_starts(settings, redis_
     dispatcher = Dispatcher.__new__(Dispatcher)  # only what _deliver uses: no consumer, no producer
     dispatcher.conf = DispatcherSettings(concurrency=4, max_attempts=2)
     dispatcher.claims, dispatcher.limiters, dispatcher.clock = claims, {}, __import__("time").time
+    dispatcher.stopping = threading.Event()
     dispatcher.backoff = Backoff(0.01, 0.01)
     dispatcher.metrics = DispatcherMetrics(CollectorRegistry(), ["up"])
     from concurrent.futures import ThreadPoolExecutor
