@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -446,10 +447,21 @@ async def heartbeat(state: HealthState, every_s: float = 1.0) -> None:
         await asyncio.sleep(every_s)
 
 
+class _HTTPServer(ThreadingHTTPServer):
+    """A threading HTTP server on an IPv4 or (for a host like ``::``) IPv6 address."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler) -> None:
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, handler)
+
+
 class HealthServer:
     """``/metrics``, ``/healthz`` and ``/readyz`` from a daemon thread (stdlib HTTP server).
 
-    For processes that have no Faust web server, e.g. the dispatcher. Readiness
+    For processes that have no Faust web server: the dispatcher and the outcome worker. Readiness
     probes block only the request's own thread.
 
     >>> import urllib.request
@@ -462,8 +474,7 @@ class HealthServer:
     def __init__(self, state: HealthState, registry: CollectorRegistry, host: str = "127.0.0.1", port: int = 0):
         self.state = state
         self.registry = registry
-        self._server = ThreadingHTTPServer((host, port), self._handler())
-        self._server.daemon_threads = True
+        self._server = _HTTPServer((host, port), self._handler())
         self._thread: threading.Thread | None = None
 
     @property

@@ -84,7 +84,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -564,7 +564,8 @@ class OutcomeWorker:
                                "the outcome worker needs both keyed alike, with the same partition count")
         return counts[names[0]]
 
-    def run(self, stop: threading.Event) -> None:
+    def run(self, stop: threading.Event, beat: Callable[[], None] = lambda: None) -> None:
+        """Consume until ``stop`` is set, calling ``beat()`` once per turn of the loop (its liveness)."""
         self.consumer = consumer = self._make_consumer()
         try:
             self.partitions = self._check_topics(consumer)
@@ -581,6 +582,7 @@ class OutcomeWorker:
         try:
             self.refresh_gauges()
             while not stop.is_set():
+                beat()
                 records = records_of(consumer.consume(self.settings.max_poll_records, timeout=POLL_TIMEOUT_S))
                 if records:
                     self.process_batch(records)

@@ -44,24 +44,39 @@ def service_settings(config: Path | None, loglevel: str) -> Settings:
     return load_settings(**({"config_path": config} if config is not None else {}))
 
 
-def serve(settings: Settings, metrics_port: int | None, registry: Any, run: Callable[[threading.Event], None]) -> None:
-    """``/metrics`` on ``metrics_port`` (default ``FOREWARN_METRICS_PORT``; 0 = off), then ``run(stop)`` until
-    SIGTERM or SIGINT sets ``stop`` (a clean stop)."""
-    from prometheus_client import start_http_server
+def serve(settings: Settings, metrics_port: int | None, registry: Any,
+          run: Callable[[threading.Event, Callable[[], None]], None], stale_after_s: float = 60.0) -> None:
+    """Serve ``/metrics``, ``/healthz`` and ``/readyz`` (:class:`streams.health.HealthServer`; any other path
+    is 404) on ``metrics_port`` (default ``FOREWARN_METRICS_PORT``; 0 = off), then ``run(stop, beat)`` until
+    SIGTERM or SIGINT sets ``stop`` (a clean stop).
+
+    ``run`` calls ``beat()`` once per turn of its loop: ``/healthz`` fails (503) once the loop has not beaten
+    for ``stale_after_s`` (a hung process, restarted by its liveness probe). ``/readyz`` also needs Kafka to
+    answer a metadata request and Redis a PING (each probed on demand, the answer cached for 5 s).
+    """
+    from streams.health import HealthServer, HealthState, KafkaProbe, RedisProbe
 
     port = metrics_port if metrics_port is not None else settings.metrics_port
+    state = HealthState(stale_after_s=stale_after_s, required=("kafka", "redis"))
+    state.add_probe("kafka", KafkaProbe(settings))
+    state.add_probe("redis", RedisProbe(settings))
+    server = None
     if port:
         if not 0 < port <= 65535:
             raise ServeError(f"metrics port {port} is out of range: pick one from 1 to 65535 (0 = off)")
         try:
-            start_http_server(port, addr=settings.worker_web_host, registry=registry)
+            server = HealthServer(state, registry, host=settings.worker_web_host, port=port).start()
         except OSError as exc:
             raise ServeError(f"cannot serve /metrics on {settings.worker_web_host}:{port}: {exc.strerror or exc}; "
                              "pick another --metrics-port (or FOREWARN_METRICS_PORT)") from None
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    run(stop)
+    try:
+        run(stop, state.beat)
+    finally:
+        if server is not None:
+            server.stop()
 
 
 def _field(model: Any, name: object) -> Any:

@@ -8,7 +8,12 @@ import typer
 
 from forewarn.commands.common import serve, service_settings
 
-__all__ = ["register", "run_outcomes"]
+__all__ = ["OUTCOMES_STALE_AFTER_S", "register", "run_outcomes"]
+
+#: /healthz fails once the outcome worker's loop has not turned for this long. A turn is one poll
+#: (0.5 s at most), one batch (a few seconds for the largest) and an idle tick (its broker calls
+#: time out after 5 s): a loop this late is stuck (a hung Redis or broker call), not busy.
+OUTCOMES_STALE_AFTER_S = 60.0
 
 
 def run_outcomes(config: Path | None, metrics_port: int | None, loglevel: str) -> None:
@@ -23,7 +28,8 @@ def run_outcomes(config: Path | None, metrics_port: int | None, loglevel: str) -
     # Unreachable Kafka or Redis, wrong credentials: one clear line and exit 1, not a retry loop.
     preflight(settings)
     registry = CollectorRegistry()
-    serve(settings, metrics_port, registry, OutcomeWorker(settings, cfg, registry).run)
+    serve(settings, metrics_port, registry, OutcomeWorker(settings, cfg, registry).run,
+          stale_after_s=OUTCOMES_STALE_AFTER_S)
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:

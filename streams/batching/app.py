@@ -49,6 +49,9 @@ def faust_options(settings: Settings) -> dict[str, Any]:
         # assignor left a fourth worker with nothing in a 6-partition group (measured).
         "table_standby_replicas": 0,
         "web_port": settings.worker_web_port,
+        # Faust listens on web_bind (its default: every interface); web_host only names the node in
+        # canonical_url (table routing, which Forewarn does not use).
+        "web_bind": settings.worker_web_host,
         "web_host": "127.0.0.1",
     }
 
