@@ -33,7 +33,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
 
 from streams.errors import StreamsError
 from streams.settings import Settings
@@ -488,7 +489,9 @@ class HealthServer:
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
                 path = self.path.split("?", 1)[0]
                 if path == "/metrics":
-                    self._send(200, generate_latest(outer.registry), CONTENT_TYPE_LATEST)
+                    # The format the scraper asks for (OpenMetrics or text), as prometheus_client's own server.
+                    encode, content_type = choose_encoder(self.headers.get("Accept", ""))
+                    self._send(200, encode(outer.registry), content_type)
                 elif path in ("/healthz", "/readyz"):
                     report = outer.state.liveness() if path == "/healthz" else outer.state.readiness()
                     self._send(report.status, report.to_json(), "application/json")
