@@ -120,7 +120,7 @@ class _Router:
     >>> router = _Router(2, 4)
     >>> router.learn(router.search(b'{"account_id":"acct-1","type":"x"}')[1]), router.search(b'{"type":"x"}')
     (1, None)
-    >>> router.learn(router.search(b'{"account_id":"a\\u0041"}')[1])  # an escape: only the parsed id is sure
+    >>> router.learn(router.search(b'{"account_id":"a\\\\u0041"}')[1])  # an escape: only the parsed id is sure
     -1
     """
 
