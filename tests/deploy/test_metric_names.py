@@ -34,6 +34,7 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from ruamel.yaml import YAML
+from sample_records import intervention_command
 
 from schemas.decision import ARMS, SUPPRESSION_REASONS
 from schemas.event import REASONS
@@ -421,19 +422,6 @@ def _dispatcher_config(path: Path, hook_url: str) -> Path:
     return path
 
 
-def _command() -> bytes:
-    from schemas.command import InterventionCommand
-    from schemas.timefmt import format_rfc3339
-
-    now_us = int(time.time() * 1e6)
-    return InterventionCommand(
-        command_id=f"cmd-{uuid.uuid4().hex[:12]}", firing_id="f-1", account_id="acct-metrics",
-        trigger="payment_failing", intervention="payment_outreach", channel="csm_task",
-        payload={"content": {"subject": "s"}, "evidence": {"failures": 3}},
-        decided_at=format_rfc3339(now_us - 60_000_000), expires_at=format_rfc3339(now_us + 3_600_000_000),
-    ).model_dump_json().encode()
-
-
 def _old_decision() -> bytes:
     """A control decision of ten days ago: its 7-day success window is closed once the events move the
     outcome worker's watermark, so the success ratio and closed-window gauges get samples."""
@@ -494,7 +482,8 @@ def scrapes(kafka_bootstrap, redis_url, tmp_path_factory) -> dict[str, str]:
             records.append((b"acct-metrics", _event(3, "acct-metrics", "session.started", start_us + 2 * hour_us)))
             records.append((b"acct-metrics", b"{not json"))  # one for the DLQ
             producer.produce_many(topics.usage_events, records)
-            producer.produce_many(topics.intervention_commands, [(b"acct-metrics", _command())])
+            producer.produce_many(topics.intervention_commands,
+                                  [(b"acct-metrics", intervention_command("acct-metrics"))])
             producer.produce_many(topics.intervention_decisions,
                                   [(b"acct-metrics", _old_decision()), (b"acct-metrics", b"{not json")])
             producer.flush()

@@ -21,6 +21,7 @@ import uuid
 
 import orjson
 import pytest
+from sample_records import intervention_command
 
 from forewarn.devinfra.procs import free_port
 from forewarn.devinfra.workers import WorkerProcess
@@ -133,19 +134,6 @@ def _event(account: str, kind: str) -> bytes:
                          "occurred_at": format_rfc3339(int(time.time() * 1e6))})
 
 
-def _command() -> bytes:
-    from schemas.command import InterventionCommand
-    from schemas.timefmt import format_rfc3339
-
-    now_us = int(time.time() * 1e6)
-    return InterventionCommand(
-        command_id=f"cmd-{uuid.uuid4().hex[:12]}", firing_id="f-1", account_id="acct-health",
-        trigger="payment_failing", intervention="payment_outreach", channel="csm_task",
-        payload={"content": {"subject": "s"}, "evidence": {"failures": 3}},
-        decided_at=format_rfc3339(now_us - 60_000_000), expires_at=format_rfc3339(now_us + 3_600_000_000),
-    ).model_dump_json().encode()
-
-
 def _check_pages(proc: WorkerProcess, base: str, proxy: RedisProxy, produce, progressed, hang,
                  stale_s: float) -> None:
     """The whole story for one process: ``produce`` gives it one record of work, ``progressed(metrics)``
@@ -239,7 +227,8 @@ def test_dispatcher_health_pages(settings, worker_env, redis_url, tmp_path):
     producer = RecordProducer(settings)
 
     def produce() -> None:
-        producer.produce_many(settings.topics.intervention_commands, [(b"acct-health", _command())])
+        producer.produce_many(settings.topics.intervention_commands,
+                              [(b"acct-health", intervention_command("acct-health"))])
         producer.flush()
 
     def hang() -> None:
