@@ -58,13 +58,16 @@ class Runtimes:
     def detect(self) -> DetectRuntime:
         if self._detect is None:
             from detectors.engine import Engine
-            from streams.stores.detector_redis import RedisDetectorStore
+            from streams.stores.detector_redis import (
+                RedisDetectorStore,
+                detect_namespace,
+            )
 
             config, client = self._shared()
             s = self.settings
             lateness_us = config.engine.allowed_lateness_us
             engine = Engine.from_config(config)
-            namespace = f"det:{s.topics.usage_events}"
+            namespace = detect_namespace(s.topics.usage_events)
             store = RedisDetectorStore(client, engine.codec, namespace=namespace)
             dropoff = self._dropoff(config, client, namespace, lateness_us, rules_applied=store.applied_offset)
             names = [r.name for r in engine.rules] + ([] if dropoff is None else dropoff.names)

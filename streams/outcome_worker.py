@@ -109,7 +109,7 @@ from streams.errors import StreamsError
 from streams.keys import PartitionKeys
 from streams.outcomes import OutcomeGauges
 from streams.settings import Settings
-from streams.stores.detector_redis import StaleOwner
+from streams.stores.detector_redis import StaleOwner, detect_namespace
 from streams.stores.outcome_redis import (
     BatchOutcomeState,
     PartitionOutcome,
@@ -211,7 +211,7 @@ class OutcomeWorker:
         self._paused: set[int] = set()
         self._next_dec: dict[int, int] = {}
         #: Namespace of the detect worker's partition records (streams.app), whose watermark caps the idle advance.
-        self.detect_namespace = f"det:{self.topics.usage_events}"
+        self.detect_namespace = detect_namespace(self.topics.usage_events)
         #: partition -> (wall-clock seconds, watermark µs) when it last applied a usage event or was assigned.
         self.progress: dict[int, tuple[float, int | None]] = {}
 

@@ -63,6 +63,18 @@ class Topics(BaseModel):
     partitions: int = Field(default=4, ge=1)
     replication_factor: int = Field(default=1, ge=1)
 
+    @classmethod
+    def suffixed(cls, suffix: str, **fields: int) -> "Topics":
+        """The default topic names, each followed by ``.<suffix>`` (a run's own topics: a test, a bench, a demo);
+        ``fields`` sets ``partitions`` or ``replication_factor``.
+
+        >>> Topics.suffixed("t1", partitions=2).intervention_commands_dlq
+        'intervention-commands.dlq.t1'
+        """
+        defaults = cls()
+        return cls(**{f: f"{getattr(defaults, f)}.{suffix}" for f in cls.model_fields
+                      if f not in ("partitions", "replication_factor")}, **fields)
+
     def all_names(self) -> list[str]:
         return [
             self.usage_events,

@@ -67,8 +67,7 @@ def redis_url(infra) -> str:
 def unique_topics() -> Topics:
     """Topic names private to one test, so tests never see each other's records."""
     run = uuid.uuid4().hex[:8]
-    return Topics(**{f: f"{getattr(Topics(), f)}.t{run}" for f in Topics.model_fields
-                     if f not in ("partitions", "replication_factor")})
+    return Topics.suffixed(f"t{run}")
 
 
 @pytest.fixture

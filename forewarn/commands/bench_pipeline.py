@@ -83,8 +83,7 @@ def generate_events(n: int, seed: int = 5) -> list[tuple[bytes, bytes]]:
 def _fresh_topics(tag: str):
     from streams.settings import Topics
 
-    return Topics(**{f: f"{getattr(Topics(), f)}.{tag}" for f in Topics.model_fields
-                     if f not in ("partitions", "replication_factor")}, partitions=PARTITIONS)
+    return Topics.suffixed(tag, partitions=PARTITIONS)
 
 
 def _produce(settings, topic: str, records, producer=None) -> dict[int, int]:

@@ -35,8 +35,10 @@ from forewarn.simulate.kafka_sink import KafkaSink
 from interventions.channels.receiver import WebhookReceiver
 from schemas.errors import ForewarnError
 from streams.config import effective_config
+from streams.keys import PartitionKeys
 from streams.readback import TopicFollower
 from streams.settings import Settings, Topics
+from streams.stores.detector_redis import detect_namespace
 from streams.ticks import WatermarkTicker
 from streams.topics import ensure_topics
 
@@ -152,8 +154,7 @@ class ClosedLoop:
         opts = self.options
         run = self.run_id
         out = opts.out
-        topics = Topics(**{f: f"{getattr(Topics(), f)}.demo-{run}" for f in Topics.model_fields
-                           if f not in ("partitions", "replication_factor")})
+        topics = Topics.suffixed(f"demo-{run}")
         base = opts.base_config or Settings().config_path
         config_path = demo_config(base, receiver.url("").rstrip("/"), opts.holdout, out / "demo-config.yaml")
         config = load_config(config_path)
@@ -259,10 +260,10 @@ class ClosedLoop:
 
     def _wait_pipeline(self, settings, client, events, firings, worker, dispatcher) -> None:
         deadline = self._deadline()
-        ns = f"det:{settings.topics.usage_events}"
+        ns = detect_namespace(settings.topics.usage_events)
         ends = events.end_offsets()
         while True:
-            applied = [client.hget(f"fw:{{{ns}:{p}}}:rec", "applied_offset") for p in ends]
+            applied = [client.hget(PartitionKeys(ns, p).record, "applied_offset") for p in ends]
             if all(end == 0 or (a is not None and int(a) >= end - 1) for a, end in zip(applied, ends.values())):
                 break
             self._check([worker, dispatcher], deadline, "the detector")

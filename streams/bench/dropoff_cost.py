@@ -33,6 +33,7 @@ from streams.app import Runtimes
 from streams.config import load_config
 from streams.keys import PartitionKeys
 from streams.settings import Settings, Topics
+from streams.stores.detector_redis import detect_namespace
 from streams.topics import admin_client, ensure_topics
 
 __all__ = ["main"]
@@ -93,8 +94,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     run = uuid.uuid4().hex[:8]
     base = Settings()
-    topics = Topics(**{f: f"{getattr(Topics(), f)}.dropbench{run}" for f in Topics.model_fields
-                       if f not in ("partitions", "replication_factor")}, partitions=args.partitions)
+    topics = Topics.suffixed(f"dropbench{run}", partitions=args.partitions)
     parts = _partitioned(args.events, args.partitions)
     events = sum(map(len, parts))
     client = redis.Redis.from_url(base.redis_url.get_secret_value())
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
                 "config_path": args.config, "idle_advance": False,
                 "model_checkpoint_key": SecretStr(f"bench-key-{run}-0123456789")})
             ensure_topics(settings)
-            namespaces.append(f"det:{settings.topics.usage_events}")
+            namespaces.append(detect_namespace(settings.topics.usage_events))
             results[label] = _run(settings, parts, args.chunk, with_models)
         triggers = [t.name for t in load_config(args.config).triggers_of_kind("usage_drop")]
         memory = _memory(client, namespaces[-1], args.partitions, triggers)

@@ -25,7 +25,6 @@ and keys are deleted at the end.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import platform
 import random
@@ -35,7 +34,6 @@ import uuid
 
 import orjson
 import redis
-from confluent_kafka import Producer
 from prometheus_client import CollectorRegistry
 
 from schemas.event import Event, event_to_json
@@ -43,7 +41,9 @@ from schemas.timefmt import US_PER_DAY, US_PER_HOUR, format_rfc3339, parse_rfc33
 from streams.config import effective_config
 from streams.outcome_worker import OutcomeWorker
 from streams.settings import Settings, Topics
-from streams.topics import admin_client, ensure_topics
+from streams.batching.loadgen import end_offsets
+from streams.producer import RecordProducer
+from streams.topics import delete_topics, ensure_topics
 
 __all__ = ["main", "simulate"]
 
@@ -87,27 +87,12 @@ def simulate(events: int, accounts: int, days: float, decisions_per_1k: float, t
 
 
 def _produce(settings: Settings, topic: str, records: list[tuple[str, bytes]]) -> dict[int, int]:
-    """Produce keyed by account (the default partitioner, as every Forewarn producer); partition -> last offset."""
-    last: dict[int, int] = {}
-
-    def ack(err, msg):
-        if err is not None:
-            raise RuntimeError(f"produce to {topic} failed: {err}")
-        last[msg.partition()] = max(last.get(msg.partition(), -1), msg.offset())
-
-    producer = Producer(settings.confluent_config(**{"acks": "all", "linger.ms": 20, "enable.idempotence": True}))
-    for i, (account, value) in enumerate(records):
-        while True:
-            try:
-                producer.produce(topic, value, account.encode(), on_delivery=ack)
-                break
-            except BufferError:
-                producer.poll(0.1)
-        if i % 10_000 == 0:
-            producer.poll(0)
-    if producer.flush(120):
-        raise RuntimeError(f"records to {topic} not delivered in 120 s")
-    return last
+    """Produce keyed by account (the default partitioner, as every Forewarn producer, uncompressed);
+    partition -> last offset."""
+    producer = RecordProducer(settings, **{"compression.type": "none"})
+    producer.produce_many(topic, ((account.encode(), value) for account, value in records))
+    producer.flush(120)
+    return {p: end - 1 for p, end in end_offsets(settings, topic, settings.topics.partitions).items() if end}
 
 
 class _Timed(OutcomeWorker):
@@ -144,8 +129,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
 
     run = uuid.uuid4().hex[:8]
-    topics = Topics(**{f: f"{getattr(Topics(), f)}.outbench{run}" for f in Topics.model_fields
-                       if f not in ("partitions", "replication_factor")}, partitions=args.partitions)
+    topics = Topics.suffixed(f"outbench{run}", partitions=args.partitions)
     settings = Settings().model_copy(update={"topics": topics, "app_id": f"forewarn-outbench-{run}",
                                              "idle_advance": False})
     config = effective_config(settings)
@@ -179,11 +163,7 @@ def main(argv: list[str] | None = None) -> None:
         if worker is not None:
             for key in client.scan_iter(match=f"fw:{{{worker.store.namespace}:*", count=10_000):
                 client.delete(key)
-        admin = admin_client(settings)  # kept alive until the deletions resolve (a dropped client cancels them)
-        futures = admin.delete_topics([topics.usage_events, topics.intervention_decisions], operation_timeout=30)
-        for f in futures.values():
-            with contextlib.suppress(Exception):  # a topic never created has nothing to delete
-                f.result(60)
+        delete_topics(settings, [topics.usage_events, topics.intervention_decisions])  # a failure: nothing to delete
 
     steady = worker.last - worker.first
     n_ev, n_dec = len(evs), len(decs)

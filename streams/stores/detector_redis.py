@@ -23,10 +23,19 @@ from streams.keys import PartitionKeys
 from streams.outbox import Appended, OutboxRecord
 from streams.stores.outbox_redis import RedisOutbox
 
-__all__ = ["RedisDetectorStore", "StaleOwner", "firing_record"]
+__all__ = ["RedisDetectorStore", "StaleOwner", "detect_namespace", "firing_record"]
 
 _APPLY = files("streams.stores").joinpath("detector_apply.lua").read_text()
 _DUE = files("streams.stores").joinpath("detector_due.lua").read_text()
+
+
+def detect_namespace(usage_events_topic: str) -> str:
+    """The key namespace of the detect worker's state (rules and drop-off models) on one usage-events topic.
+
+    >>> PartitionKeys(detect_namespace("usage-events"), 3).record
+    'fw:{det:usage-events:3}:rec'
+    """
+    return f"det:{usage_events_topic}"
 
 
 def firing_record(firing: Firing) -> OutboxRecord:

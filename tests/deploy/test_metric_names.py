@@ -449,8 +449,7 @@ def scrapes(kafka_bootstrap, redis_url, tmp_path_factory) -> dict[str, str]:
     from streams.topics import ensure_topics
 
     run = uuid.uuid4().hex[:8]
-    topics = Topics(**{f: f"{getattr(Topics(), f)}.m{run}" for f in Topics.model_fields
-                       if f not in ("partitions", "replication_factor")})
+    topics = Topics.suffixed(f"m{run}")
     settings = Settings(kafka_bootstrap_servers=kafka_bootstrap, redis_url=redis_url, topics=topics,
                         app_id=f"forewarn-metrics-{run}")
     ensure_topics(settings)

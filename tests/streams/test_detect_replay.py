@@ -115,8 +115,7 @@ def undisturbed(population, kafka_bootstrap, redis_url, tmp_path_factory):
     from streams.settings import Topics
 
     run = uuid.uuid4().hex[:8]
-    topics = Topics(**{f: f"{getattr(Topics(), f)}.ref{run}" for f in Topics.model_fields
-                       if f not in ("partitions", "replication_factor")})
+    topics = Topics.suffixed(f"ref{run}")
     settings = Settings(kafka_bootstrap_servers=kafka_bootstrap, redis_url=redis_url, topics=topics,
                         app_id=f"forewarn-ref-{run}")
     env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "REDIS_URL": redis_url, "FOREWARN_APP_ID": settings.app_id,

@@ -85,8 +85,7 @@ def _env(worker_env: dict[str, str]) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def undisturbed(population, kafka_bootstrap, redis_url, tmp_path_factory):
     run = uuid.uuid4().hex[:8]
-    topics = Topics(**{f: f"{getattr(Topics(), f)}.drop{run}" for f in Topics.model_fields
-                       if f not in ("partitions", "replication_factor")})
+    topics = Topics.suffixed(f"drop{run}")
     settings = Settings(kafka_bootstrap_servers=kafka_bootstrap, redis_url=redis_url, topics=topics,
                         app_id=f"forewarn-dropref-{run}")
     env = _env({"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "REDIS_URL": redis_url,

@@ -62,8 +62,7 @@ def _env(secure_stack, flavour: str, *, scram_password=SCRAM_PASSWORD, redis_pas
     """The settings environment of one run: nothing but FOREWARN_* / REDIS_URL variables."""
     ca, kafka, redis, root = secure_stack
     run = uuid.uuid4().hex[:8]
-    topics = Topics(**{f: f"{getattr(Topics(), f)}.s{run}" for f in Topics.model_fields
-                       if f not in ("partitions", "replication_factor")})
+    topics = Topics.suffixed(f"s{run}")
     env = {
         "FOREWARN_APP_ID": f"forewarn-secure-{run}",
         "FOREWARN_TOPICS": topics.model_dump_json(),
