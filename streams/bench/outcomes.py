@@ -38,11 +38,11 @@ from prometheus_client import CollectorRegistry
 
 from schemas.event import Event, event_to_json
 from schemas.timefmt import US_PER_DAY, US_PER_HOUR, format_rfc3339, parse_rfc3339
+from streams.batching.loadgen import end_offsets
 from streams.config import effective_config
 from streams.outcome_worker import OutcomeWorker
-from streams.settings import Settings, Topics
-from streams.batching.loadgen import end_offsets
 from streams.producer import RecordProducer
+from streams.settings import Settings, Topics
 from streams.topics import delete_topics, ensure_topics
 
 __all__ = ["main", "simulate"]
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> None:
         if worker is not None:
             for key in client.scan_iter(match=f"fw:{{{worker.store.namespace}:*", count=10_000):
                 client.delete(key)
-        delete_topics(settings, [topics.usage_events, topics.intervention_decisions])  # a failure: nothing to delete
+        delete_topics(settings, topics.all_names())  # every topic ensure_topics made; a failure: nothing to delete
 
     steady = worker.last - worker.first
     n_ev, n_dec = len(evs), len(decs)
