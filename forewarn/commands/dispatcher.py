@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.console import Console
 
 from forewarn.commands.common import load_settings, serve, service_settings
 
-__all__ = ["BeatOnPoll", "register", "run_dispatcher"]
+__all__ = ["register", "run_dispatcher"]
 
 
 def run_dispatcher(config: Path | None, metrics_port: int | None, loglevel: str) -> None:
@@ -29,31 +27,12 @@ def run_dispatcher(config: Path | None, metrics_port: int | None, loglevel: str)
     channels = build_channels(specs, settings)
     registry = CollectorRegistry()
 
-    def run(stop, beat) -> None:
-        dispatcher = Dispatcher(settings, channels, specs, registry)
-        dispatcher.consumer = BeatOnPoll(dispatcher.consumer, beat)
-        dispatcher.run(stop)
-
     # The loop polls at least every max_poll_interval_s while it works (a batch may take nearly that long:
     # batch_budget_s plus the sends in flight); one that has not polled for longer is out of the consumer
     # group anyway, so that is when /healthz calls it hung.
-    serve(settings, metrics_port, registry, run, stale_after_s=settings.dispatcher.max_poll_interval_s)
-
-
-class BeatOnPoll:
-    """The dispatcher's Kafka consumer, calling ``beat`` each time the loop polls it: the dispatcher's loop
-    calls ``consume`` once per turn, so this is its heartbeat (everything else is passed to the consumer)."""
-
-    def __init__(self, consumer: Any, beat: Callable[[], None]):
-        self._consumer = consumer
-        self._beat = beat
-
-    def consume(self, *args: Any, **kwargs: Any) -> Any:
-        self._beat()
-        return self._consumer.consume(*args, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._consumer, name)
+    serve(settings, metrics_port, registry,
+          lambda stop, beat: Dispatcher(settings, channels, specs, registry).run(stop, beat),
+          stale_after_s=settings.dispatcher.max_poll_interval_s)
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:

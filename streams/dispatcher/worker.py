@@ -55,7 +55,7 @@ import logging
 import threading
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -200,7 +200,8 @@ class Dispatcher:
 
     # -- the loop ---------------------------------------------------------------
 
-    def run(self, stop: threading.Event) -> None:
+    def run(self, stop: threading.Event, beat: Callable[[], None] = lambda: None) -> None:
+        """Consume until ``stop`` is set, calling ``beat()`` at each poll (its liveness: a turn of the loop)."""
         self.stopping = stop
         heartbeat = Heartbeat(self.claims).start()
         self.consumer.subscribe([self.topics.intervention_commands])
@@ -208,6 +209,7 @@ class Dispatcher:
                  self.topics.intervention_commands, self.conf.group_id, ", ".join(sorted(self.channels)))
         try:
             while not stop.is_set():
+                beat()
                 records = records_of(self.consumer.consume(self.conf.batch_size, timeout=self.conf.poll_timeout_s))
                 if records:
                     self.process_batch(records)
