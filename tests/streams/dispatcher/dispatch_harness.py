@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import email
+import random
 import threading
 import time
 import uuid
@@ -189,10 +190,20 @@ def hook(name: str, url: str, **options) -> ChannelSpec:
     return ChannelSpec(name, "webhook", {"url": url, "headers": {}, **options}, timeout_s=5)
 
 
-def start_in_thread(settings, specs: dict[str, ChannelSpec], group_id: str | None = None, **conf):
+class FullPauses(random.Random):
+    """Jitter that always draws the ceiling: every backoff pause is as long as configured, so a test that
+    needs a retry not to start within a second cannot be failed by a draw near zero."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
+
+
+def start_in_thread(settings, specs: dict[str, ChannelSpec], group_id: str | None = None,
+                    backoff_rng: random.Random | None = None, **conf):
     """A dispatcher running on a thread of this process: (dispatcher, stop event, thread).
 
-    Its own consumer group unless ``group_id`` names one (a restart resumes from the committed offsets)."""
+    Its own consumer group unless ``group_id`` names one (a restart resumes from the committed offsets);
+    ``backoff_rng`` replaces the jitter of its retry pauses (see :class:`FullPauses`)."""
     dconf = DispatcherSettings(group_id=group_id or f"dispatch-{uuid.uuid4().hex[:8]}",
                                allow_private_networks=["127.0.0.1/32"],
                                channel_secrets={name: SECRET for name in specs}, session_timeout_ms=6000,
@@ -200,6 +211,8 @@ def start_in_thread(settings, specs: dict[str, ChannelSpec], group_id: str | Non
                                                    "delivered_ttl_s": 600, **conf})
     s = settings.model_copy(update={"dispatcher": dconf})
     dispatcher = Dispatcher(s, build_channels(specs, s), specs, CollectorRegistry())
+    if backoff_rng is not None:
+        dispatcher.backoff.rng = backoff_rng
     stop = threading.Event()
     thread = threading.Thread(target=dispatcher.run, args=(stop,), daemon=True)
     thread.start()

@@ -23,6 +23,7 @@ import redis
 
 from dispatch_harness import (
     SECRET,
+    FullPauses,
     command,
     dispatcher_env,
     hook,
@@ -119,7 +120,7 @@ def test_sigterm_mid_batch_exits_within_one_send_and_a_restart_delivers_the_rest
 
 
 def test_a_stop_ends_backoff_pauses_and_rate_limit_waits_and_defers_those_commands(settings):
-    """Retries 30 s apart to a failing receiver and a channel limited to one send per 20 s would hold a
+    """Retries 30 s apart (no jitter) to a failing receiver and a channel limited to one send per 20 s would hold a
     stop for minutes; a stop must end both waits at once and leave those commands, undecided, to the
     next owner (no DLQ record, no receipt, claim released), which delivers each of them once."""
     ensure_topics(settings)
@@ -132,8 +133,8 @@ def test_a_stop_ends_backoff_pauses_and_rate_limit_waits_and_defers_those_comman
         specs = {"flaky": hook("flaky", rx_flaky.url()),
                  "limited": ChannelSpec("limited", "webhook", {"url": rx_limited.url(), "headers": {}},
                                         timeout_s=5, rate_per_s=0.05)}
-        dispatcher, stop, thread = start_in_thread(settings, specs, group, concurrency=8, max_attempts=5,
-                                                   backoff_initial_s=30.0, backoff_max_s=30.0)
+        dispatcher, stop, thread = start_in_thread(settings, specs, group, FullPauses(), concurrency=8,
+                                                   max_attempts=5, backoff_initial_s=30.0, backoff_max_s=30.0)
         try:
             wait_for(lambda: len(rx_flaky.arrivals) >= len(flaky) and rx_limited.arrivals, 60,
                      "a first attempt of every flaky command and one limited send")
