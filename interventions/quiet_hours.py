@@ -78,4 +78,9 @@ class QuietHours:
             day += timedelta(days=1)
         end = datetime(day.year, day.month, day.day, end_h, end_m, tzinfo=tz)
         # A wall time that does not exist (a spring-forward gap) normalises forwards through UTC.
-        return max(us, from_datetime(end.astimezone(timezone.utc)))
+        end_us = from_datetime(end.astimezone(timezone.utc))
+        if end_us <= us:
+            # The end falls in an hour the clocks repeat (autumn) and the firing is in its second pass,
+            # night again on the wall clock: the quiet hours end at the end time's second occurrence.
+            end_us = from_datetime(end.replace(fold=1).astimezone(timezone.utc))
+        return max(us, end_us)
