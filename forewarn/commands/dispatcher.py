@@ -16,7 +16,7 @@ def run_dispatcher(config: Path | None, metrics_port: int | None, loglevel: str)
     from prometheus_client import CollectorRegistry
 
     from streams.config import load_config
-    from streams.dispatcher.worker import Dispatcher, build_channels
+    from streams.dispatcher.worker import Dispatcher, build_channels, liveness_limit_s
     from streams.health import preflight
 
     settings = service_settings(config, loglevel)
@@ -27,12 +27,11 @@ def run_dispatcher(config: Path | None, metrics_port: int | None, loglevel: str)
     channels = build_channels(specs, settings)
     registry = CollectorRegistry()
 
-    # The loop polls at least every max_poll_interval_s while it works (a batch may take nearly that long:
-    # batch_budget_s plus the sends in flight); one that has not polled for longer is out of the consumer
-    # group anyway, so that is when /healthz calls it hung.
+    # The loop beats at each poll and on progress inside a batch (a send landing, a wait going on), so a
+    # batch of minutes does not look hung; what does is no progress for longer than the slowest sends.
     serve(settings, metrics_port, registry,
           lambda stop, beat: Dispatcher(settings, channels, specs, registry).run(stop, beat),
-          stale_after_s=settings.dispatcher.max_poll_interval_s)
+          stale_after_s=liveness_limit_s(specs, settings.dispatcher.max_poll_interval_s))
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:

@@ -82,12 +82,14 @@ from streams.dispatcher.metrics import DispatcherMetrics
 from streams.errors import KafkaUnavailable, StreamsError
 from streams.settings import Settings
 
-__all__ = ["Dispatcher", "DispatcherConfigError", "build_channels"]
+__all__ = ["Dispatcher", "DispatcherConfigError", "build_channels", "liveness_limit_s"]
 
 log = logging.getLogger("forewarn.dispatcher")
 
 #: How often completed sends are recorded as delivered in Redis while a batch is being delivered.
 _SETTLE_S = 0.02
+#: A backoff pause or a rate-limit wait beats the liveness at least this often (an intended wait is not a hang).
+_BEAT_EVERY_S = 1.0
 
 
 class _Stopped(Exception):
@@ -96,6 +98,21 @@ class _Stopped(Exception):
 
 class DispatcherConfigError(StreamsError):
     """The dispatcher cannot start with this configuration (a channel without its secret, no channels...)."""
+
+
+def liveness_limit_s(specs: Mapping[str, ChannelSpec], max_poll_interval_s: float) -> float:
+    """How long a healthy dispatcher may go without a beat (see :meth:`Dispatcher.run`): its longest silence
+    is an attempt in flight on every thread, and one attempt may take a few of its channel's ``timeout_s``
+    (the connection, the write and the answer are timed each on its own; email times each SMTP step),
+    or the receipts' flush (30 s). Four timeouts plus 30 s, at least 60 s; never past
+    ``max_poll_interval_s``, after which Kafka has taken the dispatcher out of its group anyway.
+
+    >>> hook = ChannelSpec("hook", "webhook", {"url": "https://example.com/h"}, timeout_s=10)
+    >>> liveness_limit_s({"hook": hook}, 300), liveness_limit_s({"hook": hook}, 30)
+    (70.0, 30)
+    """
+    longest = max((spec.timeout_s for spec in specs.values()), default=0.0)
+    return min(max_poll_interval_s, max(60.0, 4 * longest + 30.0))
 
 
 def build_channels(specs: Mapping[str, ChannelSpec], settings: Settings) -> dict[str, Channel]:
@@ -197,12 +214,19 @@ class Dispatcher:
             "enable.idempotence": True, "acks": "all", "linger.ms": 5, "log_level": 3,
         }))
         self.batches = 0
+        #: The liveness beat (set by ``run``): called at each poll and on progress inside a batch.
+        self.beat: Callable[[], None] = lambda: None
 
     # -- the loop ---------------------------------------------------------------
 
     def run(self, stop: threading.Event, beat: Callable[[], None] = lambda: None) -> None:
-        """Consume until ``stop`` is set, calling ``beat()`` at each poll (its liveness: a turn of the loop)."""
+        """Consume until ``stop`` is set, calling ``beat()`` (its liveness) at each poll and, inside a batch,
+        whenever it makes progress or waits on purpose: a send lands, a claim wait turns, a backoff pause
+        or rate-limit wait goes on (at least every second). So a batch that takes minutes still beats
+        while it works, and the longest silence of a healthy dispatcher is one attempt in flight on every
+        thread (or the receipts' flush): see :func:`liveness_limit_s`."""
         self.stopping = stop
+        self.beat = beat
         heartbeat = Heartbeat(self.claims).start()
         self.consumer.subscribe([self.topics.intervention_commands])
         log.info("dispatcher %s consuming %s in group %s with channels %s", self.claims.owner,
@@ -231,9 +255,16 @@ class Dispatcher:
     # -- one batch --------------------------------------------------------------
 
     def _pause(self, seconds: float) -> None:
-        """Sleep (a backoff pause, a wait for a rate-limit token) unless a stop is requested: then raise _Stopped."""
-        if self.stopping.wait(seconds):
-            raise _Stopped
+        """Sleep (a backoff pause, a wait for a rate-limit token) unless a stop is requested: then raise _Stopped.
+
+        Beats the liveness as it goes: a long wait is intended, not a hang."""
+        end = time.monotonic() + seconds
+        while True:
+            self.beat()
+            if self.stopping.wait(min(max(end - time.monotonic(), 0.0), _BEAT_EVERY_S)):
+                raise _Stopped
+            if time.monotonic() >= end:
+                return
 
     def process_batch(self, msgs: list[Message]) -> None:
         self.metrics.consumed.inc(len(msgs))
@@ -330,6 +361,7 @@ class Dispatcher:
         # the batch's budget (what is still busy then is left for the next batch).
         while (busy := [j for j in jobs if states[j.command.command_id] is ClaimState.BUSY]) \
                 and time.monotonic() < deadline and not self.stopping.wait(0.2):
+            self.beat()
             states.update(self.claims.claim_many([j.claimable for j in busy]))
         return states
 
@@ -383,6 +415,8 @@ class Dispatcher:
                     fut.result()
                 with lock:
                     landed, finished[:] = finished[:], []
+                if landed:
+                    self.beat()  # progress: sends end (each within its channel's timeout)
                 self._settle(landed)
         except BaseException:
             # e.g. Redis failed while recording deliveries. Start no more sends (they would go out unrecorded

@@ -199,11 +199,12 @@ class FullPauses(random.Random):
 
 
 def start_in_thread(settings, specs: dict[str, ChannelSpec], group_id: str | None = None,
-                    backoff_rng: random.Random | None = None, **conf):
+                    backoff_rng: random.Random | None = None, beat=lambda: None, prepare=None, **conf):
     """A dispatcher running on a thread of this process: (dispatcher, stop event, thread).
 
     Its own consumer group unless ``group_id`` names one (a restart resumes from the committed offsets);
-    ``backoff_rng`` replaces the jitter of its retry pauses (see :class:`FullPauses`)."""
+    ``backoff_rng`` replaces the jitter of its retry pauses (see :class:`FullPauses`); ``beat`` is its
+    liveness beat; ``prepare(dispatcher)`` runs before the thread starts."""
     dconf = DispatcherSettings(group_id=group_id or f"dispatch-{uuid.uuid4().hex[:8]}",
                                allow_private_networks=["127.0.0.1/32"],
                                channel_secrets={name: SECRET for name in specs}, session_timeout_ms=6000,
@@ -213,8 +214,10 @@ def start_in_thread(settings, specs: dict[str, ChannelSpec], group_id: str | Non
     dispatcher = Dispatcher(s, build_channels(specs, s), specs, CollectorRegistry())
     if backoff_rng is not None:
         dispatcher.backoff.rng = backoff_rng
+    if prepare is not None:
+        prepare(dispatcher)
     stop = threading.Event()
-    thread = threading.Thread(target=dispatcher.run, args=(stop,), daemon=True)
+    thread = threading.Thread(target=dispatcher.run, args=(stop, beat), daemon=True)
     thread.start()
     return dispatcher, stop, thread
 
