@@ -19,14 +19,24 @@ from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from streams.dispatcher.settings import DispatcherSettings
+from streams.envcheck import UnknownNameCheck
 
-__all__ = ["Settings", "Topics", "KafkaSecurity"]
+__all__ = ["NOT_SETTINGS", "KafkaSecurity", "Settings", "Topics"]
 
 #: The shipped configuration, found relative to the source tree rather than the working directory.
 _DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "deploy" / "config" / "forewarn.yaml"
+
+#: ``FOREWARN_*`` variables that are not settings, so Settings does not refuse them as misspelt ones.
+NOT_SETTINGS = (
+    "FOREWARN_STATE_DIR",       # forewarn/devinfra/stack.py: where `forewarn dev` keeps its Kafka and Redis
+    "FOREWARN_KAFKA_HEAP",      # forewarn/devinfra/kafka.py: the dev broker's JVM heap
+    "FOREWARN_SETUP_BROWSER",   # deploy/setup.sh (set by .ci/run): install headless Chromium
+    "FOREWARN_TESTCONTAINERS",  # tests/conftest.py: Kafka and Redis from testcontainers
+    "FOREWARN_TEST_ARTIFACTS",  # tests/conftest.py (set by .ci/run): where tests leave their artifacts
+)
 
 #: Marks the placeholder values of the shipped Secret template (deploy/k8s/secret.yaml).
 _PLACEHOLDER = "REPLACE-ME"
@@ -104,7 +114,11 @@ class KafkaSecurity(BaseModel):
 
 
 class Settings(BaseSettings):
-    """Every knob of a Forewarn process. Environment prefix ``FOREWARN_``, nested with ``__``."""
+    """Every knob of a Forewarn process. Environment prefix ``FOREWARN_``, nested with ``__``, any case.
+
+    A ``FOREWARN_*`` variable that names no setting (nor one of :data:`NOT_SETTINGS`) is refused with
+    :class:`streams.envcheck.UnknownSettingError`: a misspelt name would otherwise be silently ignored.
+    """
 
     model_config = SettingsConfigDict(
         env_prefix="FOREWARN_", env_nested_delimiter="__", extra="forbid", frozen=True
@@ -153,6 +167,16 @@ class Settings(BaseSettings):
         description="HMAC key signing the usage_drop models' checkpoints (detectors.online.checkpoint); "
                     "unset: no checkpoints are written or read, models start cold.")
     dispatcher: DispatcherSettings = DispatcherSettings()
+
+    # -- environment names --------------------------------------------------------
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The usual sources, after a check that refuses FOREWARN_* names no setting reads.
+        return (UnknownNameCheck(settings_cls, NOT_SETTINGS),
+                init_settings, env_settings, dotenv_settings, file_secret_settings)
 
     # -- placeholders ------------------------------------------------------------
     # A Secret applied from the template unedited must stop the process, not run it with a

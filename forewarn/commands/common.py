@@ -128,11 +128,15 @@ def settings_problem(exc: Exception) -> str | None:
     ... except Exception as exc:
     ...     print(settings_problem(exc))
     FOREWARN_REDIS_URL / REDIS_URL: Input should be a valid string; FOREWARN_METRICS_PORT: Input should be a valid integer, unable to parse string as an integer
+
+    A misspelt name is refused too (:mod:`streams.envcheck`), with the closest real one.
     """
     import json
 
     from pydantic import ValidationError
     from pydantic_settings import SettingsError
+
+    from streams.envcheck import UnknownSettingError
 
     if isinstance(exc, ValidationError):
         if exc.title != Settings.__name__:
@@ -146,6 +150,8 @@ def settings_problem(exc: Exception) -> str | None:
                 msg = "not a valid value"
             problems.append(f"{_setting_name(str(loc[0]), loc[1:])}: {msg}")
         return "; ".join(problems)
+    if isinstance(exc, UnknownSettingError):  # already one line of names, never values
+        return str(exc)
     if isinstance(exc, SettingsError):
         found = _FIELD_IN_SETTINGS_ERROR.search(str(exc))
         name = _setting_name(found.group(1)) if found else "a FOREWARN_* setting"
