@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import typing
 from pathlib import Path
 
 from ruamel.yaml import YAML
@@ -11,6 +10,7 @@ from ruamel.yaml import YAML
 from streams.config import load_config
 from streams.dispatcher.settings import DispatcherSettings
 from streams.dispatcher.worker import DispatcherConfigError, build_channels
+from streams.envcheck import unknown_names
 from streams.settings import Settings
 
 __all__ = ["DEPLOY", "DOCS", "TESTDATA", "KUBERNETES_VERSION", "load_all", "unknown_setting_names",
@@ -31,30 +31,16 @@ def load_all(path: Path) -> list[dict]:
 
 
 def unknown_setting_names(names) -> list[str]:
-    """Environment names that no Settings field (or nested field) would pick up: typos.
+    """Environment names that no Settings field (or nested field) would pick up: typos, judged as
+    Settings itself judges them at start-up (:func:`streams.envcheck.unknown_names`); here a name
+    without the ``FOREWARN_`` prefix (other than the two aliases) is one too.
 
     >>> unknown_setting_names(["REDIS_URL", "FOREWARN_TOPICS__PARTITIONS", "FOREWARN_TOPICS__PARTITION"])
     ['FOREWARN_TOPICS__PARTITION']
     """
-    bad = []
-    for name in names:
-        if name in ALIASES:
-            continue
-        if not name.startswith("FOREWARN_"):
-            bad.append(name)
-            continue
-        path = name[len("FOREWARN_"):].lower().split("__")
-        model = Settings
-        for part in path:
-            if typing.get_origin(model) is dict:  # a mapping setting (channel secrets by name): any key
-                model = typing.get_args(model)[1]
-                continue
-            fields = getattr(model, "model_fields", None)
-            if fields is None or part not in fields:
-                bad.append(name)
-                break
-            model = fields[part].annotation
-    return bad
+    names = list(names)
+    unknown = set(unknown_names(Settings, dict.fromkeys(names, "")))
+    return [n for n in names if n in unknown or (n not in ALIASES and not n.startswith("FOREWARN_"))]
 
 
 def _secret_env(channel: str) -> str:
