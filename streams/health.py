@@ -375,13 +375,31 @@ def _hard_exit(component: str) -> None:
     os._exit(1)
 
 
+def _heartbeat_service(state: HealthState, every_s: float):
+    """A mode service that runs ``heartbeat`` from its start until it stops.
+
+    Added as a child of a Faust app, it starts with the app, before the consumer
+    group has assigned anything: Faust starts ``@app.timer`` and ``@app.task`` only
+    after the first assignment, and a worker waiting for its group is alive.
+    """
+    from mode import Service
+
+    class HeartbeatService(Service):
+        async def on_start(self) -> None:
+            self.add_future(heartbeat(state, every_s))  # cancelled when the service stops
+
+    return HeartbeatService()
+
+
 def install_worker_health(app, settings: Settings, state: HealthState | None = None,
                           heartbeat_s: float = 1.0, stale_after_s: float = 30.0,
                           crash_exit_after_s: float = 2.0, crash_hard_exit_after_s: float = 30.0,
                           probe_ttl_s: float = 5.0) -> HealthState:
     """Give a Faust app ``/healthz`` and ``/readyz``, a heartbeat, crash reporting and readiness facts.
 
-    Call before the worker starts. An agent crash fails ``/healthz`` immediately and
+    Call before the worker starts. The heartbeat runs from the app's start, so a worker
+    still waiting for its consumer group is alive (``/healthz``) but not ready
+    (``/readyz``) until partitions are assigned. An agent crash fails ``/healthz`` immediately and
     the worker exits with a non-zero code ``crash_exit_after_s`` later (the pause lets
     a probe or a scrape see why); if the orderly shutdown hangs, the process is ended
     ``crash_hard_exit_after_s`` after that.
@@ -411,9 +429,7 @@ def install_worker_health(app, settings: Settings, state: HealthState | None = N
 
     app.conf.agent_supervisor = _crash_reporting_supervisor(on_crash)
 
-    @app.timer(heartbeat_s, name="forewarn.health.heartbeat")
-    async def _heartbeat() -> None:
-        state.beat()
+    app.add_dependency(_heartbeat_service(state, heartbeat_s))
 
     async def _assigned(sender, assigned, **_kw) -> None:
         state.report("partitions", True, f"{len(assigned)} partition(s) assigned")
