@@ -261,6 +261,10 @@ def _unique(decisions: Iterable[DecisionRecord]) -> tuple[list[DecisionRecord], 
     return unique, len(ordered) - len(unique)
 
 
+#: The longest retention horizon a report takes (ten years): its curves hold one point a day.
+MAX_HORIZON_DAYS = 3653
+
+
 def build_report(decisions: Iterable[DecisionRecord], events: Iterable[Event],
                  metrics: Mapping[str, SuccessMetric], channels: Mapping[str, str], *,
                  interventions: Mapping[str, str] | None = None, costs: CostModel | None = None,
@@ -275,6 +279,9 @@ def build_report(decisions: Iterable[DecisionRecord], events: Iterable[Event],
     commands were delivered. ``events`` is read once. Without ``since`` /
     ``until`` the window is the span of the valid events.
     """
+    if not 1 <= horizon_days <= MAX_HORIZON_DAYS:  # NaN too: the curves are drawn day by day up to it
+        raise WindowError(f"a retention horizon of {horizon_days!r} days: give --horizon-days from 1 to "
+                          f"{MAX_HORIZON_DAYS}")
     all_decisions, repeated = _unique(decisions)
     if until is not None:
         all_decisions = [d for d in all_decisions if d.decided_at < until]

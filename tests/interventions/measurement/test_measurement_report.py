@@ -266,6 +266,26 @@ def test_a_window_that_ends_before_it_starts_is_refused(since, until):
     assert "\n" not in str(refused.value)
 
 
+@pytest.mark.parametrize("horizon", [float("inf"), float("nan"), 0.5, 3654.0, 1e7])
+def test_a_retention_horizon_out_of_range_is_refused_before_any_work(horizon):
+    """``--horizon-days inf`` drew its curves point by point without end (21 GB before the kernel killed it)."""
+    from interventions.measurement.errors import WindowError
+
+    def events():
+        raise AssertionError("the events were read before the horizon was checked")
+        yield
+
+    with pytest.raises(WindowError, match="give --horizon-days from 1 to 3653") as refused:
+        build_report([], events(), METRICS, CHANNELS, horizon_days=horizon)
+    assert "\n" not in str(refused.value)
+
+
+def test_the_longest_retention_horizon_is_accepted():
+    decisions, events = generate(World(accounts=50, days=30, seed=2))
+    j = build_report(decisions, events, METRICS, CHANNELS, horizon_days=3653).to_json()
+    assert j["retention"]["horizon_days"] == 3653
+
+
 @pytest.mark.parametrize("order", [1, -1])
 def test_a_ticket_opened_twice_counts_once_per_decision(order):
     """Two ticket.opened events of one ticket under different event ids — the later-arriving one with the
