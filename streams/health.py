@@ -180,16 +180,18 @@ class HealthState:
 
 def _password_spans(url: str) -> list[tuple[int, int]]:
     """Where a URL holds passwords: after the user name (up to the last ``@``), and in ``password=`` query
-    parameters past it (redis-py reads both), whatever characters they hold."""
+    parameters past it (redis-py reads both), whatever characters they hold. A URL whose scheme is
+    missing or mistyped (``user:pw@host``, ``redis//user:pw@host``) is read from its start: what may be
+    masked too is the rest of the mistyped scheme, never a password left visible."""
     spans: list[tuple[int, int]] = []
-    rest = url.find("://") + 3
+    scheme_end = url.find("://")
+    rest = scheme_end + 3 if scheme_end >= 0 else 0
     after = rest
-    if rest >= 3:
-        at = url.rfind("@", rest)
-        colon = url.find(":", rest, at) if at >= 0 else -1
-        if colon >= 0:
-            spans.append((colon + 1, at))
-            after = at
+    at = url.rfind("@", rest)
+    colon = url.find(":", rest, at) if at >= 0 else -1
+    if colon >= 0:
+        spans.append((colon + 1, at))
+        after = at
     spans += [m.span(2) for m in _QUERY_PASSWORD.finditer(url, after)]
     return spans
 
@@ -205,6 +207,10 @@ def masked_url(url: str) -> str:
     'redis://[::1]:6379/0?password=***&db=1'
     >>> masked_url("redis://u:pa#s/s@host:6379/0")
     'redis://u:***@host:6379/0'
+    >>> masked_url("default:s3cret@redis.internal:6379/0"), masked_url("redis//default:s3cret@host:6379/0")
+    ('default:***@redis.internal:6379/0', 'redis//default:***@host:6379/0')
+    >>> masked_url("redis.internal:6379/0")
+    'redis.internal:6379/0'
     """
     for start, end in reversed(_password_spans(url)):
         url = f"{url[:start]}***{url[end:]}"
@@ -218,8 +224,12 @@ def _secrets(settings: Settings) -> list[str]:
     sec = settings.kafka_security
     out = [s.get_secret_value() for s in (sec.sasl_password, sec.ssl_key_password) if s is not None]
     url = settings.redis_url.get_secret_value()
-    out += [url[start:end] for start, end in _password_spans(url)]
-    return [s for s in out if s]
+    for start, end in _password_spans(url):
+        out.append(url[start:end])
+        # A URL parser stops at a delimiter inside the password and may quote the part it read
+        # ("Port could not be cast to integer value as 'S3cr3t'"): its pieces are secrets too.
+        out += [piece for piece in re.split(r"[#/?]", url[start:end]) if len(piece) >= 4]
+    return sorted({s for s in out if s}, key=len, reverse=True)  # the whole before its pieces
 
 
 def _scrub(text: str, secrets: list[str]) -> str:
@@ -307,9 +317,13 @@ class RedisProbe:
         where = masked_url(url)
         try:
             if self._client is None:
-                self._client = redis.Redis.from_url(url, socket_timeout=self.timeout_s,
-                                                    socket_connect_timeout=self.timeout_s,
-                                                    **self.settings.redis_kwargs())
+                try:
+                    self._client = redis.Redis.from_url(url, socket_timeout=self.timeout_s,
+                                                        socket_connect_timeout=self.timeout_s,
+                                                        **self.settings.redis_kwargs())
+                except ValueError:  # its message may quote a piece of the URL, the password included
+                    return Check("redis", False, f"Redis URL {where} is not valid: write redis://[user:password@]"
+                                                 "host:port/db, rediss://… (TLS) or unix:///path")
             self._client.ping()
         except Exception as exc:  # redis.RedisError, ssl.SSLError, OSError
             self._client = None

@@ -170,8 +170,13 @@ def test_a_redis_password_never_shows_in_a_probe_detail_however_it_is_written():
     from streams.health import _scrub, _secrets, masked_url
 
     for url in ("redis://default:S3cr3t-x@127.0.0.1:1/0", "redis://127.0.0.1:1/0?password=S3cr3t-x",
-                "redis://u:S3cr3t-x#frag@127.0.0.1:1/0", "redis://[::1]:1/0?db=0&password=S3cr3t-x"):
+                "redis://u:S3cr3t-x#frag@127.0.0.1:1/0", "redis://[::1]:1/0?db=0&password=S3cr3t-x",
+                # a scheme forgotten or mistyped (the probe's detail printed these in full)
+                "default:S3cr3t-x@127.0.0.1:1/0", "redis//default:S3cr3t-x@127.0.0.1:1/0",
+                "redis:/default:S3cr3t-x@127.0.0.1:1/0"):
         shown = masked_url(url)
         assert "S3cr3t" not in shown, shown
         settings = Settings(redis_url=url)
         assert "S3cr3t" not in _scrub(f"Redis at {url} refused", _secrets(settings)), url
+        check = RedisProbe(settings, timeout_s=1.0)()
+        assert not check.ok and "S3cr3t" not in check.detail, check.detail
