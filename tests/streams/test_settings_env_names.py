@@ -16,6 +16,8 @@ from streams.settings import Settings
 ROOT = Path(__file__).resolve().parents[2]
 MISSPELT_ON_PURPOSE = {Path(__file__).resolve(), ROOT / "streams" / "envcheck.py",  # their examples
                        ROOT / "tests" / "forewarn" / "commands" / "test_cli_env_names.py"}
+#: Typos the docs quote on purpose, in the example of the refusal (README "Settings", docs/deploy.md).
+DOCUMENTED_TYPOS = {"FOREWARN_TOPICS__PARTITONS", "FOREWARN_IDEL_ADVANCE"}
 VALUE = "s3cret-Value-0f-the-typo"  # must never appear in the message
 
 
@@ -115,7 +117,7 @@ def _repository_names() -> dict[str, set[str]]:
                   for p in sorted((ROOT / d).rglob("*.py")) if p not in MISSPELT_ON_PURPOSE]
     found = {}
     for path in deploy_files:
-        found[str(path.relative_to(ROOT))] = _names_in(path, every_mention)
+        found[str(path.relative_to(ROOT))] = _names_in(path, every_mention) - DOCUMENTED_TYPOS
     for path in code_files:
         found[str(path.relative_to(ROOT))] = _names_in(path, _SET_OR_READ)
     return {k: v for k, v in found.items() if v}
