@@ -18,8 +18,14 @@ from typing import ClassVar
 
 import pytest
 from confluent_kafka import Consumer
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from streams.settings import Settings, Topics
+
+# Property tests judge results, not speed: on a loaded 2-core CI machine generating an example may be slow.
+hypothesis_settings.register_profile("forewarn", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+hypothesis_settings.load_profile("forewarn")
 
 
 def _docker_answers() -> bool:

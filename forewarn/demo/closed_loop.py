@@ -264,7 +264,11 @@ class ClosedLoop:
         ends = events.end_offsets()
         while True:
             applied = [client.hget(PartitionKeys(ns, p).record, "applied_offset") for p in ends]
-            if all(end == 0 or (a is not None and int(a) >= end - 1) for a, end in zip(applied, ends.values())):
+            # The firings of the last apply are published (and the outbox emptied) just after it moves the
+            # offset: until then, the firings' end offsets below would miss them.
+            published = all(client.llen(PartitionKeys(ns, p).outbox) == 0 for p in ends)
+            if published and all(end == 0 or (a is not None and int(a) >= end - 1)
+                                 for a, end in zip(applied, ends.values())):
                 break
             self._check([worker, dispatcher], deadline, "the detector")
             time.sleep(0.05)

@@ -55,8 +55,9 @@ class WorkerProcess:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def metrics(self) -> dict[str, float]:
-        return scrape(self.metrics_url)
+    def metrics(self, timeout: float = 10.0) -> dict[str, float]:
+        """The process's /metrics; ``timeout`` is generous: a busy worker on a loaded machine answers late."""
+        return scrape(self.metrics_url, timeout)
 
     def wait_for(self, predicate, timeout: float, what: str) -> dict[str, float]:
         """Poll /metrics until ``predicate(metrics)`` holds; fail with the log's tail if it dies."""

@@ -184,10 +184,11 @@ class DetectRuntime:
             appended = self._apply(partition, staged.changes, outbox)
             for _rec, reason, _detail in refused:  # counted once stored: a refused write is retried
                 ingest.invalid.labels(reason=reason).inc()
-            ingest.consumed.inc(fresh)
             ingest.valid.inc(result.accepted)
             self.metrics.duplicates.inc(result.duplicates)
             self.metrics.replayed.inc(len(records) - fresh)
+            # consumed last: a scrape that sees it never misses the other counts of the same events
+            ingest.consumed.inc(fresh)
             self._publish_outbox(partition, appended)
             self.progress[partition] = (time.time(), result.watermark)
             self._observe_watermark(partition, result.watermark, time.time())

@@ -160,8 +160,8 @@ def _check_pages(proc: WorkerProcess, base: str, proxy: RedisProxy, produce, pro
     proxy.up()
     _until("/readyz 200 again", lambda: _health(f"{base}/readyz")[0] == 200, 30, proc)
 
+    started = time.monotonic()  # before the hang: the last beat may come just before it, never before this
     hang()
-    started = time.monotonic()
     status, body = _until("/healthz 503", lambda: (r := _health(f"{base}/healthz"))[0] == 503 and r,
                           stale_s + 60, proc)
     assert not body["checks"]["heartbeat"]["ok"], body
