@@ -178,6 +178,15 @@ class Settings(BaseSettings):
         return (UnknownNameCheck(settings_cls, NOT_SETTINGS),
                 init_settings, env_settings, dotenv_settings, file_secret_settings)
 
+    @field_validator("config_path", mode="before")
+    @classmethod
+    def _config_path_given(cls, path: object) -> object:
+        # FOREWARN_CONFIG_PATH= (empty) was Path("") == "." and failed later as ".:1:1: cannot read the file".
+        if isinstance(path, str) and not path.strip():
+            raise PydanticCustomError("empty_path", "is empty; unset it to use deploy/config/forewarn.yaml, "
+                                                    "or give the path of a config file")
+        return path
+
     # -- placeholders ------------------------------------------------------------
     # A Secret applied from the template unedited must stop the process, not run it with a
     # public HMAC key (the checkpoint key guards what is unpickled) or a public signing key.

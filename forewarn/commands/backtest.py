@@ -47,7 +47,6 @@ from typing import Any
 import orjson
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
@@ -55,6 +54,7 @@ from detectors.config import ForewarnConfig
 from detectors.engine import Engine
 from detectors.memory_store import MemoryStore
 from detectors.online.runner import DEFAULT_PARTITIONS, UsageDropRunner, partition_of
+from forewarn.commands.common import input_problem, literal, refuse_overwriting
 from schemas.errors import ForewarnError
 from schemas.event import Event, parse_event
 from schemas.firing import Firing, firing_sort_key
@@ -466,8 +466,9 @@ def run_backtest(
     ``partitions`` is the live usage-events topic's partition count: ``usage_drop`` triggers keep one
     model per partition, so their firings equal the live worker's only when it is the same.
     """
-    if not events_path.is_file():
-        raise BacktestError(f"{events_path}: no such file; pass a JSON Lines file of usage events")
+    problem = input_problem(events_path) or (None if events_path.is_file() else "is not a regular file")
+    if problem is not None:
+        raise BacktestError(f"{events_path}: {problem}; pass a JSON Lines file of usage events")
     if workers < 1:
         raise BacktestError(f"--workers {workers}: give 1 or more processes")
     if partitions < 1:
@@ -519,7 +520,7 @@ def _summary(report: BacktestReport, config: ForewarnConfig) -> tuple[Table, Tab
         by_trigger.setdefault(firing.trigger, []).append(firing)
     for name, firings in by_trigger.items():
         per.add_row(
-            name,
+            literal(name),
             str(len(firings)),
             str(len({f.account_id for f in firings})),
             format_rfc3339(firings[0].fired_at) if firings else "-",
@@ -567,6 +568,10 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         # the live worker's settings decide what the file does not: lateness override, partition count
         settings = Settings()
         config_path = settings.config_path if config_path is None else config_path
+        # refused before the replay: `--out x.jsonl` on x.jsonl replaced the events with the firings
+        refuse_overwriting(out, "--out", {"events file": events, "config file": config_path})
+        if out.is_dir():
+            raise BacktestError(f"--out {out} is a directory; give the file to write the firings to")
         partitions = settings.topics.partitions if partitions is None else partitions
         config = apply_settings(load_config(config_path), settings)
         until_us = None
@@ -587,4 +592,4 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         per, inp = _summary(report, config)
         console.print(inp)
         console.print(per)
-        console.print(f"wrote {len(report.firings)} firings to {escape(str(out))}")
+        console.print(f"wrote {len(report.firings)} firings to {literal(out)}")

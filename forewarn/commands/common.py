@@ -14,7 +14,8 @@ from typing import Any
 from schemas.errors import ForewarnError
 from streams.settings import Settings
 
-__all__ = ["ServeError", "load_settings", "service_settings", "serve", "settings_problem"]
+__all__ = ["ServeError", "load_settings", "service_settings", "serve", "settings_problem", "literal", "error_line",
+           "input_problem", "refuse_overwriting"]
 
 
 class ServeError(ForewarnError):
@@ -160,3 +161,68 @@ def settings_problem(exc: Exception) -> str | None:
             return f"{name} is not valid JSON ({cause.msg} at character {cause.pos})"
         return f"{name} could not be parsed"
     return None
+
+
+def literal(value: object) -> str:
+    """``str(value)`` escaped for rich markup: a path, a topic or a message put into a markup string prints
+    as it is (``[/x]`` in a config value raised a MarkupError, ``[v2]`` in a path vanished as a style).
+
+    >>> from rich.console import Console
+    >>> console = Console(width=100, color_system=None)
+    >>> with console.capture() as out:
+    ...     console.print(f"[green]ok[/]: {literal('cases/configs[v2]/forewarn.yaml')} within: {literal('[/x]')}")
+    >>> out.get()
+    'ok: cases/configs[v2]/forewarn.yaml within: [/x]\\n'
+    """
+    from rich.markup import escape
+
+    return escape(str(value))
+
+
+def error_line(message: object) -> Any:
+    """``error: <message>`` as rich text, the message never read as markup (the CLI's one line on a failure)."""
+    from rich.text import Text
+
+    return Text.assemble(("error:", "bold red"), " ", str(message))
+
+
+def input_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be read as an input file (``"no such file"``, ``"is a directory"``, ...); None if it can.
+
+    >>> input_problem(Path("/")), input_problem(Path("/nonexistent/events.jsonl"))
+    ('is a directory', 'no such file')
+    """
+    try:
+        if path.is_dir():
+            return "is a directory"
+        if not path.exists():
+            return "no such file"
+    except OSError as exc:  # e.g. a name too long, a loop of symlinks
+        return f"cannot be read ({exc.strerror or exc})"
+    if not os.access(path, os.R_OK):
+        return "cannot be read (permission denied)"
+    return None
+
+
+def refuse_overwriting(out: Path, option: str, inputs: dict[str, Path | None]) -> None:
+    """Refuse, in one line, an output path that is one of the inputs (also through a symlink or a hard link):
+    ``backtest x.jsonl --out x.jsonl`` replaced the events with the firings and said nothing.
+
+    ``inputs`` maps what each input is (``"events file"``, ``"config file"``) to its path (None: not given).
+
+    >>> here = Path(__file__)
+    >>> refuse_overwriting(here, "--out", {"events file": here.parent / ".." / "commands" / here.name})
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    schemas.errors.ForewarnError: --out .../common.py would overwrite the events file it reads; give --out another path
+    """
+    for name, path in inputs.items():
+        if path is None:
+            continue
+        try:
+            same = os.path.samefile(out, path)
+        except OSError:  # one of them does not exist (yet): not the same file
+            same = False
+        if same:
+            raise ForewarnError(f"{option} {out} would overwrite the {name} it reads; give {option} another path")

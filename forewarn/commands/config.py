@@ -12,10 +12,10 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from detectors.config import ForewarnConfig
+from forewarn.commands.common import literal
 from streams.config import load_config
 from schemas.config_yaml import format_duration
 
@@ -24,15 +24,15 @@ __all__ = ["register", "config_tables"]
 
 def config_tables(config: ForewarnConfig) -> list[Table]:
     """Triggers (rule, response, success metric), the intervention catalogue, and engine settings."""
-    triggers = Table(title=f"Triggers in {config.source}")
+    triggers = Table(title=f"Triggers in {literal(config.source)}")
     triggers.add_column("trigger", style="bold", overflow="fold")
     triggers.add_column("kind")
     triggers.add_column("fires when")
     triggers.add_column("intervention", overflow="fold")
     triggers.add_column("success metric")
     for name, trigger in config.triggers.items():
-        triggers.add_row(name, trigger.rule.kind, escape(trigger.rule.describe()), trigger.intervention,
-                         escape(config.success_metric(name).describe()))
+        triggers.add_row(literal(name), trigger.rule.kind, literal(trigger.rule.describe()), literal(trigger.intervention),
+                         literal(config.success_metric(name).describe()))
     catalogue = Table(title="Interventions")
     catalogue.add_column("intervention", style="bold", overflow="fold")
     catalogue.add_column("channel")
@@ -42,15 +42,15 @@ def config_tables(config: ForewarnConfig) -> list[Table]:
     catalogue.add_column("used by", overflow="fold")
     for name, spec in config.interventions.items():
         users = [t for t, trig in config.triggers.items() if trig.intervention == name]
-        catalogue.add_row(name, spec.channel, str(spec.priority), format_duration(spec.cooldown_us),
-                          escape(spec.success.describe()), ", ".join(users) or "[dim]no trigger[/]")
+        catalogue.add_row(literal(name), literal(spec.channel), str(spec.priority), format_duration(spec.cooldown_us),
+                          literal(spec.success.describe()), literal(", ".join(users)) or "[dim]no trigger[/]")
     engine = Table(title="Engine")
     engine.add_column("setting")
     engine.add_column("value")
     engine.add_row("allowed_lateness", format_duration(config.engine.allowed_lateness_us))
     engine.add_row("state_ttl", format_duration(config.engine.state_ttl_us))
     for name, values in sorted(config.engine.sets.items()):
-        engine.add_row(f"sets.{name}", escape(", ".join(sorted(map(str, values)))))
+        engine.add_row(f"sets.{literal(name)}", literal(", ".join(sorted(map(str, values)))))
     return [triggers, catalogue, engine]
 
 
@@ -68,5 +68,5 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         console = Console()
         for table in config_tables(config):
             console.print(table)
-        console.print(f"[green]ok[/]: {escape(str(path))}: {len(config.triggers)} triggers, "
+        console.print(f"[green]ok[/]: {literal(path)}: {len(config.triggers)} triggers, "
                       f"{len(config.interventions)} interventions")

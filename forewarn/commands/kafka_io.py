@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from forewarn.commands.common import load_settings
+from forewarn.commands.common import input_problem, literal, load_settings
 from schemas.errors import ForewarnError
 from streams.producer import RecordProducer, account_key
 from streams.topics import ensure_topics
@@ -27,16 +27,21 @@ def _progress(console: Console) -> Progress:
 def produce_file(path: Path, topic: str, settings, console: Console | None = None) -> tuple[int, float]:
     """Produce every line of a JSON Lines file as-is (key = account_id); returns (count, seconds)."""
     console = console or Console(stderr=True)
-    if not path.exists():
-        raise ForewarnError(f"{path}: no such file; give a JSON Lines file of usage events")
-    lines = [ln for ln in path.read_bytes().splitlines() if ln.strip()]
+    problem = input_problem(path)
+    if problem is None:
+        try:
+            lines = [ln for ln in path.read_bytes().splitlines() if ln.strip()]
+        except OSError as exc:  # e.g. a read error of the disk
+            problem = f"cannot be read ({exc.strerror or exc})"
+    if problem is not None:
+        raise ForewarnError(f"{path}: {problem}; give a JSON Lines file of usage events")
     from streams.health import preflight
 
     preflight(settings, redis=False)  # an unreachable broker: one line now, not a 60 s wait for acks
     producer = RecordProducer(settings)
     start = time.perf_counter()
     with _progress(console) as progress:
-        task = progress.add_task(f"producing to {topic}", total=len(lines), rate="")
+        task = progress.add_task(f"producing to {literal(topic)}", total=len(lines), rate="")
         producer.produce_many(topic, ((account_key(v), v) for v in lines),
                               on_progress=lambda n: progress.update(task, advance=n))
         producer.flush()
@@ -64,7 +69,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             state = "created" if r.created else "exists"
             if r.partitions != wanted:
                 state += f" (not {wanted} as asked)"
-            table.add_row(r.name, str(r.partitions), state)
+            table.add_row(literal(r.name), str(r.partitions), state)
         Console().print(table)
         t = settings.topics
         counts = {r.name: r.partitions for r in results}
@@ -80,7 +85,8 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         settings = load_settings()
         topic = topic or settings.topics.usage_events
         count, seconds = produce_file(file, topic, settings)
-        Console().print(f"produced {count:,} records to {topic} in {seconds:.2f}s ({count / max(seconds, 1e-9):,.0f}/s)")
+        Console().print(f"produced {count:,} records to {literal(topic)} in {seconds:.2f}s "
+                        f"({count / max(seconds, 1e-9):,.0f}/s)")
 
     @bench.command("produce")
     def bench_produce(
@@ -116,4 +122,4 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         from streams.topics import delete_topics
 
         for failure in delete_topics(settings, [topic]):
-            Console(stderr=True).print(f"[yellow]benchmark topic not deleted: {failure}[/]")
+            Console(stderr=True).print(f"[yellow]benchmark topic not deleted: {literal(failure)}[/]")

@@ -51,10 +51,18 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                                               "format, atomically (e.g. for node_exporter's textfile collector)."),
     ) -> None:
         """Measure the interventions: uplift vs control, tickets, time to resolution, retention, ROI."""
-        from forewarn.commands.common import load_settings
+        from forewarn.commands.common import literal, load_settings, refuse_overwriting
 
         settings = load_settings() if (from_kafka or config is None) else None
-        cfg = load_report_config(config if config is not None else settings.config_path)
+        config_path = config if config is not None else settings.config_path
+        inputs = {"events file": events, "decisions file": decisions, "receipts file": receipts,
+                  "config file": config_path}
+        # refused before any work: `--metrics-out` on the events file replaced the events with gauges
+        for target, option in ((out / "impact-report.html", "--out"), (out / "impact-report.json", "--out"),
+                               (metrics_out, "--metrics-out")):
+            if target is not None:
+                refuse_overwriting(target, option, inputs)
+        cfg = load_report_config(config_path)
         options = dict(since=_time(since, "--since"), until=_time(until, "--until"),
                        minimum_per_arm=min_sample, horizon_days=horizon_days)
         console = Console()
@@ -69,7 +77,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         else:
             if events is None or decisions is None:
                 raise ForewarnError("give --events and --decisions (JSON Lines files), or --from-kafka")
-            with console.status(f"reading {events}"):
+            with console.status(f"reading {literal(events)}"):
                 result = report_from_files(events, decisions, cfg, receipts, **options)
         data = result.to_json()
         files = write_report(data, out)
@@ -77,7 +85,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         for table in report_tables(data):
             console.print(table)
         if "note" in data["window"]:
-            console.print(f"[yellow]note:[/] {data['window']['note']}", highlight=False)
-        console.print(f"report: {files.html}\njson:   {files.json}")
+            console.print(f"[yellow]note:[/] {literal(data['window']['note'])}", highlight=False)
+        console.print(f"report: {literal(files.html)}\njson:   {literal(files.json)}")
         if metrics is not None:
-            console.print(f"metrics: {metrics}")
+            console.print(f"metrics: {literal(metrics)}")

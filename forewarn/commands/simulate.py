@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from forewarn.commands.common import literal
 from forewarn.simulate import (
     ANY_TRIGGER,
     DEFAULT_LIFTS,
@@ -234,7 +235,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         console = Console()
         for table in _summary_tables(truth, seconds):
             console.print(table)
-        console.print(f"wrote {out / 'events.jsonl'} and {out / 'truth'}/")
+        console.print(f"wrote {literal(out / 'events.jsonl')} and {literal(out / 'truth')}/")
 
     @bench.command("simulate")
     def bench_simulate(
@@ -290,5 +291,5 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             table.add_row(f"target ≥ {KAFKA_TARGET:,} lines/s to Kafka",
                           "met" if kafka_rate >= KAFKA_TARGET else "not met")
             for failure in delete_topics(settings, [topic]):
-                Console(stderr=True).print(f"[yellow]benchmark topic not deleted: {failure}[/]")
+                Console(stderr=True).print(f"[yellow]benchmark topic not deleted: {literal(failure)}[/]")
         Console().print(table)

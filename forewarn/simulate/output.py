@@ -25,13 +25,16 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+import orjson
+
 from forewarn.simulate.config import SimulationConfig
 from forewarn.simulate.errors import SimulationConfigError, SimulationError
 from forewarn.simulate.feedback import Outreach, read_commands
 from forewarn.simulate.simulation import DayBatch, Simulation
 from forewarn.simulate.truth import TRUTH_FILES, Truth
 
-__all__ = ["EventSink", "FileSink", "Pacer", "StagedOutput", "check_out_dir", "run_simulation", "simulate_to_dir"]
+__all__ = ["EventSink", "FileSink", "Pacer", "StagedOutput", "check_out_dir", "run_simulation", "simulate_to_dir",
+           "written_by_simulate"]
 
 EventSink = Callable[[Iterable[tuple[bytes, bytes]]], object]
 
@@ -103,7 +106,8 @@ class Pacer:
 
 
 def check_out_dir(out_dir: Path) -> None:
-    """Create ``out_dir`` if needed; refuse, in one line, a place where a run's files cannot go."""
+    """Create ``out_dir`` if needed; refuse, in one line, a place where a run's files cannot go, or whose
+    ``events.jsonl`` or truth files a run would replace but no run wrote (:func:`written_by_simulate`)."""
     for path in (out_dir, out_dir / "truth"):
         if path.exists() and not path.is_dir():
             raise SimulationError(f"{path} exists and is not a directory; give --out a directory "
@@ -111,11 +115,49 @@ def check_out_dir(out_dir: Path) -> None:
     if (out_dir / "events.jsonl").is_dir():
         raise SimulationError(f"{out_dir / 'events.jsonl'} is a directory; give --out a directory whose "
                               "events.jsonl can be replaced")
+    replaced = [path for path in (out_dir / "events.jsonl", *(out_dir / "truth" / name for name in TRUTH_FILES))
+                if path.exists()]
+    if replaced and not written_by_simulate(out_dir):
+        raise SimulationError(f"{replaced[0]} would be replaced, but forewarn simulate did not write it (no "
+                              "truth/summary.json of a run counting its lines); give --out a new or empty "
+                              "directory, or one an earlier run wrote")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise SimulationError(f"{out_dir}: cannot write the simulation there ({exc.strerror}); "
                               "give --out a writable directory") from None
+
+
+def written_by_simulate(out_dir: Path) -> bool:
+    """Whether ``out_dir`` holds a run's output: ``truth/summary.json`` of a run, and an ``events.jsonl``
+    with as many lines as that run wrote (or none: a run stopped while putting its files in place).
+
+    Nothing else is replaced without asking: ``--out`` on a directory of real events overwrote them.
+
+    >>> import tempfile
+    >>> out = Path(tempfile.mkdtemp())
+    >>> _ = (out / "events.jsonl").write_bytes(b'{"event_id": "mine"}\\n')
+    >>> written_by_simulate(out)
+    False
+    >>> (out / "truth").mkdir()
+    >>> _ = (out / "truth" / "summary.json").write_bytes(b'{"noise": {"lines": 1}}')
+    >>> written_by_simulate(out)
+    True
+    """
+    try:
+        lines = orjson.loads((out_dir / "truth" / "summary.json").read_bytes())["noise"]["lines"]
+    except (OSError, ValueError, KeyError, TypeError):  # none, not JSON, not a run's summary
+        return False
+    if not isinstance(lines, int):
+        return False
+    try:
+        with open(out_dir / "events.jsonl", "rb") as fh:
+            counted = sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return counted == lines
 
 
 class StagedOutput:
