@@ -42,6 +42,7 @@ from typing import Any
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 __all__ = ["register", "PATHS", "RunResult", "steady_rate"]
@@ -488,7 +489,7 @@ class Bench:
             for f in futures.values():
                 f.result(30)
         except Exception as exc:  # a leftover topic is harmless; say so
-            self.console.print(f"[yellow]note:[/] could not delete {self.topic}: {exc}")
+            self.console.print(f"[yellow]note:[/] could not delete {escape(str(self.topic))}: {escape(str(exc))}")
 
 
 # --------------------------------------------------------------------------- quix venv
@@ -624,7 +625,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             if quix_py is None:
                 chosen.remove("quix")
                 notes.append(f"Quix Streams skipped: {detail}")
-                console.print(f"[yellow]note:[/] Quix Streams skipped: {detail}")
+                console.print(f"[yellow]note:[/] Quix Streams skipped: {escape(str(detail))}")
             else:
                 notes.append(f"Quix Streams {detail}")
 
@@ -667,7 +668,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         load_note = (f"1-minute load average {load_before:.1f} before, {load_after:.1f} after "
                      f"(other processes on the machine count too)")
         notes.append(load_note)
-        console.print(f"[dim]{load_note}; worker logs: {runner.logs}[/]")
+        console.print(f"[dim]{escape(str(load_note))}; worker logs: {escape(str(runner.logs))}[/]")
 
         if record is not None:
             when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

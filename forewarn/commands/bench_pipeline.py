@@ -32,6 +32,7 @@ from pathlib import Path
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from schemas.errors import ForewarnError
@@ -363,9 +364,9 @@ class _Run:
             try:
                 failed = delete_topics(self.settings, sorted(set(self.topics)))
                 if failed:
-                    self.console.print(f"[yellow]{len(failed)} topics not deleted, e.g. {failed[0]}[/]")
+                    self.console.print(f"[yellow]{len(failed)} topics not deleted, e.g. {escape(str(failed[0]))}[/]")
             except Exception as exc:  # noqa: BLE001 - cleanup must not hide the figures
-                self.console.print(f"[yellow]could not delete topics: {exc}[/]")
+                self.console.print(f"[yellow]could not delete topics: {escape(str(exc))}[/]")
         try:
             client = self.redis()
             for pattern in self.redis_patterns:
@@ -374,7 +375,7 @@ class _Run:
                     client.unlink(*batch[i:i + 1000])
             client.close()
         except Exception as exc:  # noqa: BLE001
-            self.console.print(f"[yellow]could not delete Redis keys: {exc}[/]")
+            self.console.print(f"[yellow]could not delete Redis keys: {escape(str(exc))}[/]")
 
 
 def _cpu_seconds(worker) -> float | None:

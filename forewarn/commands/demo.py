@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from forewarn.commands.common import literal
 from forewarn.demo import ClosedLoop, DemoOptions
 
 __all__ = ["register"]
@@ -43,6 +44,6 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         for name, value in result.counts.items():
             counts.add_row(name.replace("_", " "), f"{value:,}")
         console.print(counts)
-        console.print(f"report: [bold]{result.html}[/] (JSON: {result.json}); {result.seconds:.0f}s in all")
+        console.print(f"report: [bold]{literal(result.html)}[/] (JSON: {literal(result.json)}); {result.seconds:.0f}s in all")
         if not headline_rows(result.report):
             raise typer.Exit(1)

@@ -6,7 +6,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from forewarn.commands.common import load_settings
+from forewarn.commands.common import literal, load_settings
 from streams.dlq import ReplayResult, replay_dlq
 
 __all__ = ["register", "result_table"]
@@ -45,7 +45,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         preflight(settings, redis=False)  # an unreachable broker: one line now, not a 30 s wait
         topic = topic or settings.topics.usage_events_dlq
         console = Console()
-        with console.status(f"reading {topic}"):
+        with console.status(f"reading {literal(topic)}"):
             result = replay_dlq(settings, topic, reason=reason, dry_run=dry_run, to_topic=to)
         console.print(result_table(result))
         notes = []

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from detectors.online.usage_drop import SCORERS, UsageDrop
+from forewarn.commands.common import literal
 from forewarn.evaluate.drop_off import DropOffEvaluation, VariantResult, evaluate_drop_off
 from forewarn.evaluate.errors import EvaluationError
 from forewarn.evaluate.rolling_mean import RollingMeanRule
@@ -173,7 +174,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                 raise EvaluationError(f"--also {name!r}: unknown detector; known: {', '.join(sorted(SCORERS))}")
             variants.append(spec.replace(detector=name))
         accounts = read_truth(truth)
-        console.print(f"[dim]{len(accounts):,} accounts in the truth; reading {events_path} "
+        console.print(f"[dim]{len(accounts):,} accounts in the truth; reading {literal(events_path)} "
                       f"into {partitions} partition(s)…[/]")
         result = evaluate_drop_off(
             events_path, accounts, variants, partitions=partitions, allowed_lateness_us=lateness,

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from forewarn.commands.common import literal
 from forewarn.devinfra.kafka import DEPLOY_DIR
 from schemas.export import write_schemas
 
@@ -21,4 +22,4 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     def export(out: Path = typer.Option(DEPLOY_DIR / "schemas", help="Directory to write into.")) -> None:
         """Write JSON Schema files of every published contract."""
         for path in write_schemas(out):
-            Console().print(f"wrote {path}")
+            Console().print(f"wrote {literal(path)}")
