@@ -40,6 +40,7 @@ schemas.config_yaml.ConfigError: x.yaml:3:1: engin: unknown key 'engin'; did you
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +64,7 @@ from schemas.timefmt import US_PER_DAY, US_PER_MINUTE
 __all__ = [
     "ConfigError",
     "EngineSettings",
+    "check_state_ttl",
     "TriggerSpec",
     "ForewarnConfig",
     "SECTIONS",
@@ -135,6 +137,9 @@ def _parse_engine(node: Node, _parsed: Mapping[str, Any]) -> EngineSettings:
             for item in items:
                 if isinstance(item.value, bool) or not isinstance(item.value, (str, int, float)):
                     raise item.error("set values must be text or numbers")
+                if isinstance(item.value, float) and not math.isfinite(item.value):
+                    raise item.error(f"{item.value} can never match: no event property holds .nan or .inf; "
+                                     "write a finite number")
             sets[name] = frozenset(item.value if not isinstance(item.value, str) else str(item.value) for item in items)
     return EngineSettings(
         allowed_lateness_us=lateness.as_duration(minimum_us=0) if lateness is not None else defaults.allowed_lateness_us,
@@ -199,18 +204,29 @@ def _check_responses(parsed: Mapping[str, Any]) -> None:
             )
 
 
-def _check_state_ttl(parsed: Mapping[str, Any]) -> None:
+def check_state_ttl(engine: EngineSettings, triggers: Mapping[str, TriggerSpec], lateness_variable: str | None = None) -> None:
     """The live store forgets an account ``state_ttl`` after its last write (the backtest never does): it
-    must outlive every trigger's horizon, or silent accounts — the ones that should fire — are forgotten."""
-    engine: EngineSettings = parsed["engine"]
-    for trigger in parsed["triggers"].values():
+    must outlive every trigger's horizon plus the allowed lateness, or silent accounts — the ones that should
+    fire — are forgotten. ``lateness_variable`` names the setting the lateness came from, when not the file."""
+    for trigger in triggers.values():
         horizon = getattr(trigger.rule, "horizon_us", lambda: 0)()
         need = horizon + engine.allowed_lateness_us
-        if horizon and engine.state_ttl_us < need:
-            raise ConfigError(
-                f"{trigger.mark}: triggers.{trigger.name}: its state must be kept {format_duration(need)} after an "
-                f"account's last event, but engine.state_ttl is {format_duration(engine.state_ttl_us)}; raise "
-                f"engine.state_ttl to at least {format_duration(need)}")
+        if not horizon or engine.state_ttl_us >= need:
+            continue
+        keep = (f"its state must be kept {format_duration(need)} after an account's last event, but "
+                f"engine.state_ttl is {format_duration(engine.state_ttl_us)}")
+        if lateness_variable is None:
+            raise ConfigError(f"{trigger.mark}: triggers.{trigger.name}: {keep}; raise engine.state_ttl to at least "
+                              f"{format_duration(need)}")
+        most_s = max(0, engine.state_ttl_us - horizon) // 1_000_000
+        raise ConfigError(
+            f"{lateness_variable}={engine.allowed_lateness_us / 1_000_000:g}: triggers.{trigger.name} ({trigger.mark}): "
+            f"with this allowed lateness {keep}; set {lateness_variable} to at most {most_s} or raise "
+            f"engine.state_ttl to at least {format_duration(need)}")
+
+
+def _check_state_ttl(parsed: Mapping[str, Any]) -> None:
+    check_state_ttl(parsed["engine"], parsed["triggers"])
 
 
 #: The sections this package reads, in parse order (value sets first: the others use them).

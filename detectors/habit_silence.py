@@ -35,7 +35,7 @@ from schemas.timefmt import US_PER_DAY, format_rfc3339
 
 __all__ = ["HabitSilence", "HabitState"]
 
-_K_OF_N = re.compile(r"\s*(\d+)\s+of\s+(\d+)\s*")
+_K_OF_N = re.compile(r"\s*([0-9]+)\s+of\s+([0-9]+)\s*")  # [0-9]: \d would take any script's digits
 _MAX_DAYS = 62
 
 

@@ -36,13 +36,16 @@ from typing import Any
 
 from interventions.quiet_hours import QuietHours, zone
 from interventions.template import check_template
-from schemas.config_yaml import ConfigError, Node, Section
+from schemas.config_yaml import ConfigError, Node, Section, excerpt
 from schemas.timefmt import US_PER_DAY, US_PER_HOUR
 
 __all__ = ["PolicyConfig", "parse_policy", "POLICY_SECTION"]
 
-_CLOCK = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
-_SALT = re.compile(r".{1,64}", re.DOTALL)  # the Decision contract's experiment id: 1-64 characters
+_CLOCK = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")  # [0-9]: \d would take any script's digits
+# The Decision contract's experiment id: 1-64 characters, none of them a control character (a newline
+# in the salt would end up in every decision record and log line).
+_SALT = re.compile(r"[^\x00-\x1f\x7f-\x9f]{1,64}")
+_PERCENT = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*%")
 _SHARE_HINT = "write a fraction below 1 such as 0.1, or a percentage such as 10%"
 
 
@@ -67,12 +70,13 @@ class PolicyConfig:
 def _share(node: Node) -> float:
     value = node.value
     if isinstance(value, str) and value.strip().endswith("%"):
-        try:
-            value = float(value.strip()[:-1]) / 100
-        except ValueError:
-            raise node.error(f"{node.value!r} is not a share; {_SHARE_HINT}") from None
+        match = _PERCENT.fullmatch(value.strip())
+        if match is None:
+            raise node.error(f"{excerpt(node.value)} is not a share; {_SHARE_HINT}")
+        value = float(match.group(1)) / 100
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise node.error(f"{node.value!r} is not a share; {_SHARE_HINT}")
+        shown = excerpt(node.value) if isinstance(node.value, str) else excerpt(repr(node.value))[1:-1]
+        raise node.error(f"{shown} is not a share; {_SHARE_HINT}")
     return float(value)
 
 
@@ -120,8 +124,8 @@ def parse_policy(node: Node, parsed: Mapping[str, Any]) -> PolicyConfig:
         if (s := holdout.get("share")) is not None:
             values["default_holdout"] = _share(s)
         if (s := holdout.get("salt")) is not None:
-            values["salt"] = s.as_str(pattern=_SALT, what="experiment salt of 1-64 characters (it is each decision's "
-                                      "experiment id)", example="exp-2026-01")
+            values["salt"] = s.as_str(pattern=_SALT, what="experiment salt of 1-64 characters and no control characters "
+                                      "such as newlines (it is each decision's experiment id)", example="exp-2026-01")
         if (t := holdout.get("triggers")) is not None:
             known = parsed.get("triggers") or {}
             per: dict[str, float] = {}

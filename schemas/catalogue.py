@@ -28,6 +28,7 @@ meaning of ``channel`` and ``template`` and extends this section as it grows.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -40,6 +41,9 @@ __all__ = ["SuccessMetric", "InterventionSpec", "parse_catalogue", "read_success
 
 #: Names of triggers, interventions and channels: lower-case words joined by ``_``.
 NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+#: The most a template may weigh as JSON: it travels in every intervention command of its intervention.
+MAX_TEMPLATE_BYTES = 64 * 1024
 
 _FIELDS = ["channel", "priority", "cooldown", "success", "template", "description"]
 _REQUIRED = ["channel", "priority", "cooldown", "success"]
@@ -77,6 +81,7 @@ class InterventionSpec:
     template: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     mark: Mark | None = None
+    channel_mark: Mark | None = None
 
 
 def _plain(value: Any) -> Any:
@@ -111,17 +116,26 @@ def parse_catalogue(node: Node, sets: Mapping[str, frozenset[Any]]) -> dict[str,
         entry = entry_node.as_map("{channel: email, priority: 50, cooldown: 14d, success: {...}}")
         entry.check_keys(_FIELDS, required=_REQUIRED, examples=_EXAMPLES)
         template = entry.get("template")
+        plain_template: dict[str, Any] = {}
         if template is not None:
             template.as_map("{subject: ..., resource: https://...}")
+            plain_template = _plain(template.value)  # the loader has bounded its aliases' expansion
+            size = len(json.dumps(plain_template, default=str, ensure_ascii=False).encode())
+            if size > MAX_TEMPLATE_BYTES:
+                raise template.error(f"the template is {size // 1024} kB as JSON (aliases expanded); it travels in "
+                                     f"every command, so keep it under {MAX_TEMPLATE_BYTES // 1024} kB (link long "
+                                     "content instead of including it)")
         description = entry.get("description")
+        channel = entry.require("channel")
         catalogue[name] = InterventionSpec(
             name=name,
-            channel=entry.require("channel").as_str(pattern=NAME_RE, what="channel name", example="email"),
+            channel=channel.as_str(pattern=NAME_RE, what="channel name", example="email"),
             priority=entry.require("priority").as_int(minimum=0, maximum=1000, example="50"),
             cooldown_us=entry.require("cooldown").as_duration(minimum_us=0),
             success=read_success_metric(entry.require("success"), sets),
-            template=_plain(template.value) if template is not None else {},
+            template=plain_template,
             description=description.as_str(what="description", example="'Check-in with a how-to'") if description else "",
             mark=entry_node.key_mark,
+            channel_mark=channel.mark,
         )
     return catalogue

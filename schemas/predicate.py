@@ -25,6 +25,7 @@ the text ``"1"`` is not the number ``1`` and ``true`` is not ``1``.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -40,9 +41,12 @@ _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 
 
 def _typed(value: Any) -> tuple[str, Any] | None:
-    """A comparison key that keeps JSON types apart (``True`` is not ``1``, ``"1"`` is not ``1``)."""
+    """A comparison key that keeps JSON types apart (``True`` is not ``1``, ``"1"`` is not ``1``); None for
+    what no event property can equal (containers, null, and .nan or .inf, which JSON cannot carry)."""
     if isinstance(value, bool):
         return ("bool", value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     if isinstance(value, (int, float)):
         return ("number", value)
     if isinstance(value, str):
@@ -163,7 +167,7 @@ def _values(node: Node, sets: Mapping[str, frozenset[Any]]) -> frozenset[tuple[s
         raw = []
         for item in items:
             if _typed(item.value) is None:
-                raise item.error("values must be text, numbers or true/false")
+                raise item.error("values must be text, finite numbers or true/false (no event holds .nan or .inf)")
             raw.append(item.value)
     return frozenset(_typed(v) for v in raw)
 
@@ -202,6 +206,9 @@ def read_predicate(node: Node, sets: Mapping[str, frozenset[Any]]) -> Predicate:
         elif _typed(value) is not None:
             _refuse_set_name(cond, prop, sets)
             conditions.append(Condition(prop, frozenset({_typed(value)})))
+        elif isinstance(value, float):
+            raise cond.error(f"{value} can never match: no event property holds .nan or .inf (JSON has no such "
+                             "numbers); write a finite number")
         else:
             raise cond.error("expected a value, a list of values or {in: ...}/{not_in: ...}/{exists: ...}")
     return Predicate(tuple(conditions))

@@ -144,9 +144,10 @@ class Settings(BaseSettings):
     worker_web_port: int = Field(default=6066, ge=0, le=65535)
     metrics_port: int = Field(default=0, ge=0, le=65535, description="Standalone /metrics port for non-Faust processes; 0 = off.")
     allowed_lateness_s: float | None = Field(
-        default=None, ge=0,
-        description="Overrides the config file's engine.allowed_lateness (seconds); unset, the file decides "
-                    "(default 5m). Every runtime reads it through streams.config.effective_config.")
+        default=None, ge=0, le=3650 * 86_400, allow_inf_nan=False,  # le: schemas.config_yaml.MAX_DURATION_US
+        description="Overrides the config file's engine.allowed_lateness (seconds, at most ten years); unset, the "
+                    "file decides (default 5m). Every runtime reads it through streams.config.effective_config, "
+                    "which applies the file's checks to it (state_ttl must outlive each horizon plus it).")
     max_event_lead_s: float = Field(
         default=3_600.0, ge=0,
         description="How far an event's occurred_at may be ahead of the worker's clock; later ones are "

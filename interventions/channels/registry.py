@@ -26,6 +26,7 @@ schemas.config_yaml.ConfigError: f.yaml:1:15: hook.kind: unknown channel kind 'w
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -37,7 +38,7 @@ from interventions.channels.kafka_topic import KafkaTopicChannel
 from interventions.channels.ssrf import TargetGuard
 from interventions.channels.webhook import WebhookChannel
 from schemas.catalogue import NAME_RE
-from schemas.config_yaml import ConfigError, Node, Section
+from schemas.config_yaml import ConfigError, Node, Section, excerpt
 
 __all__ = ["CHANNEL_KINDS", "parse_channels", "build_channel", "CHANNELS_SECTION"]
 
@@ -47,15 +48,16 @@ CHANNEL_KINDS: dict[str, type[Channel]] = {
 }
 
 _COMMON = ("kind", "timeout", "rate_limit")
-_RATE = re.compile(r"(\d+(?:\.\d+)?)\s*/\s*(s|m|h)")
+_RATE = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*/\s*(s|m|h)")  # [0-9]: \d would take any script's digits
 _PER = {"s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 def _rate(node: Node) -> float:
     text = node.as_str(what="rate limit", example="50/s")
     match = _RATE.fullmatch(text.strip())
-    if match is None or float(match.group(1)) <= 0:
-        raise node.error(f"{text!r} is not a rate limit; write sends per second, minute or hour, e.g. 50/s or 600/m")
+    if match is None or not 0 < float(match.group(1)) < math.inf:
+        raise node.error(f"{excerpt(text)} is not a rate limit; write sends per second, minute or hour, "
+                         "e.g. 50/s or 600/m")
     return float(match.group(1)) / _PER[match.group(2)]
 
 

@@ -127,12 +127,17 @@ def _money(node: Node, example: str) -> float:
     value = node.value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise node.error(f"expected an amount of money, got {value!r}; write a plain number, e.g. {example}")
-    if not math.isfinite(value):
-        raise node.error(f"{value} is not a finite amount of money (.nan, .inf and numbers past 1.8e308 are not "
+    try:
+        amount = float(value)  # a whole number past 1.8e308 does not fit (math.isfinite would raise too)
+    except OverflowError:
+        amount = math.inf
+    if not math.isfinite(amount):
+        shown = value if isinstance(value, float) else f"{str(value)[:12]}… ({len(str(value))} digits)"
+        raise node.error(f"{shown} is not a finite amount of money (.nan, .inf and numbers past 1.8e308 are not "
                          f"amounts); write a plain number, e.g. {example}")
-    if value < 0:
+    if amount < 0:
         raise node.error(f"{value} is negative; money amounts are 0 or more")
-    return float(value)
+    return amount
 
 
 def _revenue_source(node: Node) -> RevenueSource:

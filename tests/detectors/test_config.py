@@ -1,6 +1,7 @@
 """Config files as a table: every good file loads, every bad file fails with its exact file:line:column message.
 
-Each bad file states its expected message in its first line: ``# expect: LINE:COL: message``.
+Each bad file states its expected message in its first line: ``# expect: LINE:COL: message``. Both tables are
+read with every section (:func:`streams.config.load_config`, what ``check-config`` and start-up call).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from detectors.absence import Absence
-from detectors.config import ConfigError, config_from_text, load_config
+from detectors.config import ConfigError, config_from_text
 from detectors.count import Count
 from detectors.habit_silence import HabitSilence
 from event_factory import DEFAULT_CONFIG
@@ -36,7 +37,7 @@ def test_bad_files_fail_with_their_message(path):
     header = path.read_text().split("\n", 1)[0]
     assert header.startswith("# expect: "), f"{path.name} lacks its expected message"
     with pytest.raises(ConfigError) as err:
-        load_config(path)
+        streams_config.load_config(path)  # every section, so the table holds policy, channels and costs mistakes too
     assert str(err.value) == f"{path}:{header[len('# expect: '):]}"
 
 
