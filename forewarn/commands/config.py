@@ -1,9 +1,15 @@
 """``forewarn check-config [PATH]``: exactly the start-up checks, and what the file defines.
 
 It calls the same :func:`streams.config.load_config` every process calls at
-start-up, so a file that passes here cannot fail there. On a mistake it
-prints one ``file:line:column: ...`` line and exits 1 (the CLI's handling of
-:class:`schemas.errors.ForewarnError`).
+start-up, and the dispatcher's own check of the file (a ``channels:`` section
+naming every intervention's channel; ``--no-dispatcher`` skips it for a file
+meant only for ``backtest`` or ``report``), so a file that passes here cannot
+fail there. On a mistake it prints one ``file:line:column: ...`` line and exits
+1 (the CLI's handling of :class:`schemas.errors.ForewarnError`).
+
+What a file cannot show is checked where it is known: each channel's secret
+(``FOREWARN_DISPATCHER__CHANNEL_SECRETS__<NAME>``) when the dispatcher starts,
+whether a channel's target answers (and is an allowed address) at each send.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from rich.table import Table
 
 from detectors.config import ForewarnConfig
 from forewarn.commands.common import literal
-from streams.config import load_config
+from streams.config import check_dispatcher_config, load_config
 from schemas.config_yaml import format_duration
 
 __all__ = ["register", "config_tables"]
@@ -58,6 +64,9 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     @app.command("check-config")
     def check_config(
         path: Path = typer.Argument(None, metavar="[PATH]", help="Config file; default: the settings' config_path."),
+        no_dispatcher: bool = typer.Option(False, "--no-dispatcher",
+                                           help="Skip the dispatcher's check (channels:), for a file only "
+                                                "backtest, report or the worker read."),
     ) -> None:
         """Validate a config file with the start-up checks and show what it defines."""
         if path is None:
@@ -65,6 +74,8 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
 
             path = Settings().config_path
         config = load_config(path)
+        if not no_dispatcher:
+            check_dispatcher_config(config)
         console = Console()
         for table in config_tables(config):
             console.print(table)

@@ -15,14 +15,14 @@ __all__ = ["register", "run_dispatcher"]
 def run_dispatcher(config: Path | None, metrics_port: int | None, loglevel: str) -> None:
     from prometheus_client import CollectorRegistry
 
-    from streams.config import load_config
+    from streams.config import load_dispatcher_config
     from streams.dispatcher.worker import Dispatcher, build_channels, liveness_limit_s
     from streams.health import preflight
 
     settings = service_settings(config, loglevel)
     # As for 'forewarn worker': an unreachable or refusing Kafka or Redis ends here with one clear line.
     preflight(settings)
-    cfg = load_config(settings.config_path)
+    cfg = load_dispatcher_config(settings.config_path)
     specs = cfg.extra["channels"]
     channels = build_channels(specs, settings)
     registry = CollectorRegistry()
