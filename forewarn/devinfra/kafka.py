@@ -120,7 +120,11 @@ group.initial.rebalance.delay.ms=0
 # The controller fences a broker whose heartbeats stop for this long (default 9 s), and a fenced single
 # node refuses every topic creation ("All brokers are currently fenced"): measured on a 2-core machine
 # starved by other work. Its own heartbeats reaching itself late is not a reason to stop serving.
-broker.session.timeout.ms=60000
+broker.session.timeout.ms=30000
+# After a SIGKILL the controller keeps the dead broker's registration for that session timeout and
+# refuses the restarted one (DUPLICATE_BROKER_REGISTRATION) until then: the restarted broker must keep
+# trying longer than that (the default, 60 s, equal to a 60 s session, made it give up and exit).
+initial.broker.registration.timeout.ms=120000
 auto.create.topics.enable=false
 log.retention.hours=-1
 message.max.bytes=16777216
