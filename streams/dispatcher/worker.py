@@ -184,6 +184,9 @@ class Dispatcher:
     """The worker; ``run(stop)`` until ``stop`` is set (it then ends within about one send: see "Stopping"
     in the module's docstring). Channels come built (see :func:`build_channels`)."""
 
+    #: The liveness beat (``run`` sets it): called at each poll and on progress inside a batch.
+    beat: Callable[[], None] = staticmethod(lambda: None)
+
     def __init__(self, settings: Settings, channels: Mapping[str, Channel], specs: Mapping[str, ChannelSpec],
                  registry: CollectorRegistry | None = None, clock=time.time):
         self.settings = settings
@@ -214,8 +217,6 @@ class Dispatcher:
             "enable.idempotence": True, "acks": "all", "linger.ms": 5, "log_level": 3,
         }))
         self.batches = 0
-        #: The liveness beat (set by ``run``): called at each poll and on progress inside a batch.
-        self.beat: Callable[[], None] = lambda: None
 
     # -- the loop ---------------------------------------------------------------
 
