@@ -22,6 +22,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def port_free(port: int | None) -> bool:
+    """Whether nothing listens on ``port`` of 127.0.0.1 now (None, or out of range: no)."""
+    if not port or not 0 < port <= 65535:
+        return False
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def ensure_port_free(port: int, what: str) -> None:
     if not 0 < port <= 65535:
         raise DevInfraError(f"port {port} for {what} is out of range: pick one from 1 to 65535")

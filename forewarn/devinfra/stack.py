@@ -15,6 +15,7 @@ from pathlib import Path
 
 from forewarn.devinfra.errors import DevInfraError
 from forewarn.devinfra.kafka import KafkaBroker, start_kafka, wait_for_kafka
+from forewarn.devinfra.procs import port_free
 from forewarn.devinfra.redis import RedisServer, start_redis, wait_for_redis
 
 __all__ = ["DevStack", "Endpoints", "default_state_dir"]
@@ -89,8 +90,15 @@ class DevStack:
         else:
             broker = self._kafka(state)
             if broker is None or not broker.alive():
+                # A broker that died is restarted on the ports it had (when free), so the clients and
+                # shells that were given its address reach it again.
+                before = state.get("kafka") or {}
+                if kafka_port is None and port_free(before.get("port")):
+                    kafka_port = before["port"]
+                controller_port = before.get("controller_port") if port_free(before.get("controller_port")) \
+                    and before.get("controller_port") != kafka_port else None
                 broker = start_kafka(self.state_dir / "kafka", port=kafka_port, partitions=partitions,
-                                     progress=progress)
+                                     progress=progress, controller_port=controller_port)
                 state["kafka"] = {"pid": broker.pid, "port": broker.port,
                                   "controller_port": broker.controller_port, "data_dir": str(broker.data_dir)}
                 self.started.append("kafka")
@@ -104,6 +112,9 @@ class DevStack:
             if server is None or not server.alive():
                 if progress:
                     progress("starting Redis")
+                before = state.get("redis") or {}
+                if redis_port is None and port_free(before.get("port")):
+                    redis_port = before["port"]
                 server = start_redis(self.state_dir / "redis", port=redis_port)
                 state["redis"] = {"pid": server.pid, "port": server.port, "data_dir": str(server.data_dir)}
                 self.started.append("redis")

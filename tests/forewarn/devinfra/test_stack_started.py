@@ -85,3 +85,48 @@ def test_demo_leaves_a_running_kafka_it_did_not_start(tmp_path, sleepers, monkey
     assert pid_alive(kafka_pid), "the demo stopped a Kafka it did not start"
     assert not pid_alive(redis_pid), "the demo left the Redis it started running"
     assert set(json.loads((state_dir / "stack.json").read_text())) == {"kafka"}
+
+
+def test_servers_that_died_are_started_again_on_their_ports(tmp_path, sleepers, monkeypatch):
+    """After a crash (state file still naming them, processes gone) 'dev up' reuses the ports it had, so
+    clients and shells given the old address reach the new servers; a port taken meanwhile is not reused."""
+    from forewarn.devinfra.procs import free_port
+
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    kafka_port, controller_port, redis_port = free_port(), free_port(), free_port()
+    dead = spawn(["true"])
+    dead.wait()
+    (state_dir / "stack.json").write_text(json.dumps({
+        "kafka": {"pid": dead.pid, "port": kafka_port, "controller_port": controller_port,
+                  "data_dir": str(state_dir / "kafka")},
+        "redis": {"pid": dead.pid, "port": redis_port, "data_dir": str(state_dir / "redis")}}))
+    asked = {}
+    kafka_pid, redis_pid = sleepers(), sleepers()
+
+    def fake_kafka(data_dir, port=None, controller_port=None, **kw):
+        asked["kafka"] = (port, controller_port)
+        return KafkaBroker(kafka_pid, port or 1, controller_port or 2, data_dir)
+
+    def fake_redis(data_dir, port=None, **kw):
+        asked["redis"] = port
+        return RedisServer(redis_pid, port or 3, data_dir)
+
+    monkeypatch.setattr(stack_module, "start_kafka", fake_kafka)
+    monkeypatch.setattr(stack_module, "start_redis", fake_redis)
+    monkeypatch.setattr(stack_module, "wait_for_redis", lambda *a, **kw: None)
+    monkeypatch.setattr(stack_module, "wait_for_kafka", lambda *a, **kw: None)
+    DevStack(state_dir, environ={}).up()
+    assert asked == {"kafka": (kafka_port, controller_port), "redis": redis_port}
+
+    # The same crash, but something else took the Kafka port meanwhile: a new one is picked.
+    import socket
+
+    state = json.loads((state_dir / "stack.json").read_text())
+    state["kafka"]["pid"] = state["redis"]["pid"] = dead.pid
+    (state_dir / "stack.json").write_text(json.dumps(state))
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", kafka_port))
+        holder.listen(1)
+        DevStack(state_dir, environ={}).up()
+    assert asked["kafka"] == (None, controller_port) and asked["redis"] == redis_port
