@@ -214,9 +214,20 @@ class Settings(BaseSettings):
     # -- client configuration -------------------------------------------------
 
     def confluent_config(self, **extra: object) -> dict[str, object]:
-        """A confluent-kafka (librdkafka) configuration with the security options applied."""
+        """A confluent-kafka (librdkafka) configuration with the security options applied.
+
+        librdkafka's own log lines go to Python logging (``forewarn.rdkafka``, through the process's
+        handlers and their repeat filter, :mod:`streams.logfilter`) instead of straight to stderr: an
+        unreachable broker wrote ~20 ``Connection refused`` lines a second per client. They are handed
+        over in the client's ``poll()``/``consume()``/``flush()``; a client that never polls passes its
+        own ``logger`` (as :class:`streams.health.KafkaProbe` does).
+        """
+        from streams.logfilter import RdkafkaLogger
+
         sec = self.kafka_security
-        conf: dict[str, object] = {"bootstrap.servers": self.kafka_bootstrap_servers}
+        secrets = [s.get_secret_value() for s in (sec.sasl_password, sec.ssl_key_password) if s is not None]
+        conf: dict[str, object] = {"bootstrap.servers": self.kafka_bootstrap_servers,
+                                   "logger": RdkafkaLogger(secrets)}
         if sec.protocol != "PLAINTEXT":
             conf["security.protocol"] = sec.protocol
         if sec.sasl_mechanism:

@@ -41,7 +41,12 @@ def load_settings(**overrides: object) -> Settings:
 
 def service_settings(config: Path | None, loglevel: str) -> Settings:
     """Logging at ``loglevel`` and the settings of a long-running command (``--config`` overriding the path)."""
+    from streams.logfilter import install_repeat_filter
+
     logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # An outage repeats the same lines many times a second (librdkafka's among them, see
+    # Settings.confluent_config): the first of a kind passes, then one line with a count per 30 s.
+    install_repeat_filter()
     return load_settings(**({"config_path": config} if config is not None else {}))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import typer
@@ -13,10 +14,12 @@ __all__ = ["register", "run_dispatcher"]
 
 
 def run_dispatcher(config: Path | None, metrics_port: int | None, loglevel: str) -> None:
+    import redis
     from prometheus_client import CollectorRegistry
 
     from streams.config import load_dispatcher_config
     from streams.dispatcher.worker import Dispatcher, build_channels, liveness_limit_s
+    from streams.failures import redis_failure
     from streams.health import preflight
 
     settings = service_settings(config, loglevel)
@@ -29,9 +32,15 @@ def run_dispatcher(config: Path | None, metrics_port: int | None, loglevel: str)
 
     # The loop beats at each poll and on progress inside a batch (a send landing, a wait going on), so a
     # batch of minutes does not look hung; what does is no progress for longer than the slowest sends.
-    serve(settings, metrics_port, registry,
-          lambda stop, beat: Dispatcher(settings, channels, specs, registry).run(stop, beat),
-          stale_after_s=liveness_limit_s(specs, settings.dispatcher.max_poll_interval_s))
+    try:
+        serve(settings, metrics_port, registry,
+              lambda stop, beat: Dispatcher(settings, channels, specs, registry).run(stop, beat),
+              stale_after_s=liveness_limit_s(specs, settings.dispatcher.max_poll_interval_s))
+    except redis.RedisError as exc:
+        # Redis went away under a running dispatcher: one line saying so, not a traceback; the orchestrator
+        # restarts it and the claims keep a command from being sent twice.
+        logging.getLogger("forewarn.dispatcher").error(redis_failure(settings, exc, "dispatcher"))
+        raise typer.Exit(1) from None
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:

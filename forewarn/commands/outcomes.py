@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import typer
@@ -17,9 +18,11 @@ OUTCOMES_STALE_AFTER_S = 60.0
 
 
 def run_outcomes(config: Path | None, metrics_port: int | None, loglevel: str) -> None:
+    import redis
     from prometheus_client import CollectorRegistry
 
     from streams.config import apply_settings, load_config
+    from streams.failures import redis_failure
     from streams.health import preflight
     from streams.outcome_worker import OutcomeWorker
 
@@ -28,8 +31,14 @@ def run_outcomes(config: Path | None, metrics_port: int | None, loglevel: str) -
     # Unreachable Kafka or Redis, wrong credentials: one clear line and exit 1, not a retry loop.
     preflight(settings)
     registry = CollectorRegistry()
-    serve(settings, metrics_port, registry, OutcomeWorker(settings, cfg, registry).run,
-          stale_after_s=OUTCOMES_STALE_AFTER_S)
+    try:
+        serve(settings, metrics_port, registry, OutcomeWorker(settings, cfg, registry).run,
+              stale_after_s=OUTCOMES_STALE_AFTER_S)
+    except redis.RedisError as exc:
+        # Redis went away under a running worker: one line saying so, not a traceback; the orchestrator
+        # restarts it and it resumes from the committed offsets.
+        logging.getLogger("forewarn.outcomes").error(redis_failure(settings, exc, "outcome worker"))
+        raise typer.Exit(1) from None
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:

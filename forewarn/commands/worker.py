@@ -10,8 +10,6 @@ __all__ = ["register", "run_worker"]
 
 
 def run_worker(web_port: int | None = None, loglevel: str = "info") -> None:
-    import faust
-
     from streams.app import create_app
     from streams.gc_tuning import tune_gc
     from streams.health import preflight
@@ -23,8 +21,24 @@ def run_worker(web_port: int | None = None, loglevel: str = "info") -> None:
     _check_topics(settings)
     app = create_app(settings)
     tune_gc(settings.gc_gen0_threshold)
-    worker = faust.Worker(app, loglevel=loglevel)
+    worker = _worker_class()(app, loglevel=loglevel)
     worker.execute_from_commandline()
+
+
+def _worker_class():
+    import faust
+
+    from streams.logfilter import install_repeat_filter
+
+    class Worker(faust.Worker):
+        """Faust's worker, its log handlers collapsing repeated lines: with Kafka down, aiokafka logs
+        ~70 errors a second ("Unable connect to node", "Failed fetch messages", ...)."""
+
+        def on_setup_root_logger(self, logger, level) -> None:
+            super().on_setup_root_logger(logger, level)
+            install_repeat_filter(logger.handlers)
+
+    return Worker
 
 
 def _check_topics(settings) -> None:

@@ -1,0 +1,29 @@
+"""The one line a long-running service ends with when a store it needs fails under it.
+
+The dispatcher and the outcome worker stop on a lost Redis (exit 1; the orchestrator restarts them,
+they resume from their committed offsets and the dispatcher's claims keep a command from being sent twice). They used to end with a bare traceback and no line
+saying what failed; this is that line, in the words of the worker's own ("...; restart").
+"""
+
+from __future__ import annotations
+
+from streams.health import _password_spans, masked_url
+from streams.settings import Settings
+
+__all__ = ["redis_failure"]
+
+
+def redis_failure(settings: Settings, exc: BaseException, service: str) -> str:
+    """What failed, where, and what happens next; the password of the URL never in it.
+
+    >>> s = Settings(kafka_bootstrap_servers="k:9092", redis_url="redis://u:s3cret@10.0.0.7:6379/0")
+    >>> redis_failure(s, ConnectionError("Error 111 connecting to 10.0.0.7:6379 (s3cret)"), "dispatcher")
+    'dispatcher stopped: Redis at redis://u:***@10.0.0.7:6379/0 failed: ConnectionError: Error 111 connecting to 10.0.0.7:6379 (***); exit 1 to be restarted (safe: it resumes from its last committed offsets)'
+    """
+    url = settings.redis_url.get_secret_value()
+    detail = " ".join(f"{type(exc).__name__}: {exc}".split())
+    for start, end in _password_spans(url):
+        if end > start:
+            detail = detail.replace(url[start:end], "***")
+    return (f"{service} stopped: Redis at {masked_url(url)} failed: {detail}; exit 1 to be restarted "
+            "(safe: it resumes from its last committed offsets)")
