@@ -19,6 +19,7 @@ from __future__ import annotations
 import difflib
 import functools
 import os
+import re
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -27,7 +28,7 @@ from typing import Any
 from pydantic import AliasChoices
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsError
 
-__all__ = ["UnknownNameCheck", "UnknownSettingError", "describe_unknown", "unknown_names"]
+__all__ = ["UnknownNameCheck", "UnknownSettingError", "describe_unknown", "service_links", "unknown_names"]
 
 
 class UnknownSettingError(SettingsError):
@@ -82,13 +83,36 @@ def _members(annotation: Any) -> tuple[Any, ...]:
     return (annotation,)
 
 
+#: What Kubernetes sets, after ``<SERVICE>_SERVICE_HOST``, for every Service of a pod's namespace
+#: (``enableServiceLinks``, on by default): a Service named ``forewarn-redis`` gives
+#: ``FOREWARN_REDIS_SERVICE_HOST``, ``FOREWARN_REDIS_PORT``, ``FOREWARN_REDIS_PORT_6379_TCP_ADDR``...
+_SERVICE_LINK_REST = re.compile(r"SERVICE_PORT(_[A-Z0-9_]+)?|PORT|PORT_[0-9]+_(TCP|UDP|SCTP)(_ADDR|_PORT|_PROTO)?")
+
+
+def service_links(environ: Iterable[str]) -> set[str]:
+    """The names among ``environ`` that Kubernetes set for a Service: not settings, and not typos.
+
+    A group counts only with its ``<SERVICE>_SERVICE_HOST``, so a lone ``FOREWARN_METRIC_PORT`` stays a typo.
+
+    >>> sorted(service_links(["FOREWARN_REDIS_SERVICE_HOST", "FOREWARN_REDIS_SERVICE_PORT", "FOREWARN_REDIS_PORT",
+    ...                       "FOREWARN_REDIS_PORT_6379_TCP_ADDR", "FOREWARN_METRIC_PORT", "FOREWARN_REDIS_URL"]))
+    ['FOREWARN_REDIS_PORT', 'FOREWARN_REDIS_PORT_6379_TCP_ADDR', 'FOREWARN_REDIS_SERVICE_HOST', 'FOREWARN_REDIS_SERVICE_PORT']
+    """
+    names = set(environ)
+    services = {name[:-len("_SERVICE_HOST")] for name in names if name.endswith("_SERVICE_HOST")}
+    return {name for name in names for service in services
+            if name == f"{service}_SERVICE_HOST"
+            or (name.startswith(f"{service}_") and _SERVICE_LINK_REST.fullmatch(name[len(service) + 1:]))}
+
+
 def unknown_names(cls: type[BaseSettings], environ: Mapping[str, str], allowed: Iterable[str] = ()) -> list[str]:
     """The variables of ``environ`` that carry the settings prefix of ``cls`` (in any case, as pydantic-settings
-    reads them) but name none of its settings, nor one of ``allowed`` (read by something else, spelt exactly)."""
+    reads them) but name none of its settings, nor one of ``allowed`` (read by something else, spelt exactly),
+    nor a Kubernetes Service's link (see :func:`service_links`)."""
     fold = _fold(cls)
     prefix = fold(cls.model_config.get("env_prefix", ""))
     names, mappings = _accepted(cls)
-    allowed = set(allowed)
+    allowed = set(allowed) | service_links(environ)
     return sorted(name for name in environ
                   if prefix and fold(name).startswith(prefix) and name not in allowed
                   and fold(name) not in names and not fold(name).startswith(mappings))
@@ -116,8 +140,11 @@ def _closest(cls: type[BaseSettings], name: str, allowed: tuple[str, ...]) -> st
     moved = [n for n in known if n.rpartition(delimiter)[2] == leaf]
     if len(moved) == 1:
         return prefix + moved[0]
-    # A mapping's keys are free, so offer the mapping with the key as given (CHANNEL_SECRET__EMAIL).
-    keyed = [m[len(prefix):] + leaf for m in mappings]
+    # A mapping's keys are free, so offer the mapping with the key as given (CHANNEL_SECRET__EMAIL), when
+    # what comes before the key looks like the mapping's own path.
+    head = key.rpartition(delimiter)[0]
+    keyed = [m[len(prefix):] + leaf for m in mappings
+             if head and difflib.SequenceMatcher(None, head, m[len(prefix):].rstrip(delimiter)).ratio() >= 0.8]
     close = difflib.get_close_matches(key, known + keyed, n=1)
     return prefix + close[0] if close else None
 

@@ -85,6 +85,22 @@ def test_real_names_in_any_case_and_the_other_tools_variables_are_accepted(monke
     assert (settings.kafka_bootstrap_servers, settings.kafka_security.protocol) == ("k1:9092", "SSL")
 
 
+def test_the_variables_kubernetes_sets_for_a_forewarn_service_are_not_typos(monkeypatch):
+    """A Service named forewarn-redis in the pod's namespace (enableServiceLinks, on by default) gives every
+    pod FOREWARN_REDIS_SERVICE_HOST, FOREWARN_REDIS_PORT... : refusing them would crash-loop every pod."""
+    links = {"FOREWARN_REDIS_MASTER_SERVICE_HOST": "10.0.0.7", "FOREWARN_REDIS_MASTER_SERVICE_PORT": "6379",
+             "FOREWARN_REDIS_MASTER_SERVICE_PORT_TCP_REDIS": "6379", "FOREWARN_REDIS_MASTER_PORT": "tcp://10.0.0.7:6379",
+             "FOREWARN_REDIS_MASTER_PORT_6379_TCP": "tcp://10.0.0.7:6379",
+             "FOREWARN_REDIS_MASTER_PORT_6379_TCP_ADDR": "10.0.0.7",
+             "FOREWARN_REDIS_MASTER_PORT_6379_TCP_PORT": "6379", "FOREWARN_REDIS_MASTER_PORT_6379_TCP_PROTO": "tcp"}
+    for name, value in links.items():
+        monkeypatch.setenv(name, value)
+    assert Settings().topics.partitions > 0
+    monkeypatch.setenv("FOREWARN_METRIC_PORT", "9100")  # a lone *_PORT is still a typo
+    with pytest.raises(ValueError, match="FOREWARN_METRIC_PORT: no such setting .did you mean FOREWARN_METRICS_PORT"):
+        Settings()
+
+
 def test_a_variable_read_elsewhere_must_be_spelt_exactly(monkeypatch):
     monkeypatch.setenv("forewarn_state_dir", "/tmp/state")  # os.environ["FOREWARN_STATE_DIR"] would not see it
     with pytest.raises(ValueError) as refused:
