@@ -100,19 +100,32 @@ class DispatcherConfigError(StreamsError):
     """The dispatcher cannot start with this configuration (a channel without its secret, no channels...)."""
 
 
+#: How many of its channel's ``timeout_s`` one attempt may take at most, by kind: smtplib times every SMTP
+#: step on its own (connect, banner, EHLO, STARTTLS, handshake, EHLO, AUTH, MAIL, RCPT, DATA, body, QUIT);
+#: the HTTP channels time the connection, the TLS handshake, the write and the answer each, and retry once
+#: on a kept-alive connection the peer had closed; the kafka channel waits ``timeout_s`` plus 5 s.
+_TIMEOUTS_PER_ATTEMPT = {"email": 12, "webhook": 5, "csm_task": 5, "kafka": 1}
+#: Beyond the timeouts: a name lookup (glibc retries a silent resolver for up to ~30 s) or the kafka
+#: channel's 5 s, and the receipts' flush that may follow (up to 30 s).
+_ATTEMPT_SLACK_S, _FLUSH_S = 30.0, 30.0
+
+
 def liveness_limit_s(specs: Mapping[str, ChannelSpec], max_poll_interval_s: float) -> float:
     """How long a healthy dispatcher may go without a beat (see :meth:`Dispatcher.run`): its longest silence
-    is an attempt in flight on every thread, and one attempt may take a few of its channel's ``timeout_s``
-    (the connection, the write and the answer are timed each on its own; email times each SMTP step),
-    or the receipts' flush (30 s). Four timeouts plus 30 s, at least 60 s; never past
+    is an attempt in flight on every thread, each as slow as its channel allows (``_TIMEOUTS_PER_ATTEMPT``
+    timeouts plus a name lookup), then the receipts' flush. At least 60 s; never past
     ``max_poll_interval_s``, after which Kafka has taken the dispatcher out of its group anyway.
 
     >>> hook = ChannelSpec("hook", "webhook", {"url": "https://example.com/h"}, timeout_s=10)
-    >>> liveness_limit_s({"hook": hook}, 300), liveness_limit_s({"hook": hook}, 30)
-    (70.0, 30)
+    >>> mail = ChannelSpec("mail", "email", {"host": "smtp.example.com"}, timeout_s=10)
+    >>> liveness_limit_s({"hook": hook}, 300), liveness_limit_s({"hook": hook, "mail": mail}, 300)
+    (110.0, 180.0)
+    >>> liveness_limit_s({"hook": hook}, 30)
+    30
     """
-    longest = max((spec.timeout_s for spec in specs.values()), default=0.0)
-    return min(max_poll_interval_s, max(60.0, 4 * longest + 30.0))
+    slowest = max((_TIMEOUTS_PER_ATTEMPT.get(spec.kind, 5) * spec.timeout_s + _ATTEMPT_SLACK_S
+                   for spec in specs.values()), default=0.0)
+    return min(max_poll_interval_s, max(60.0, slowest + _FLUSH_S))
 
 
 def build_channels(specs: Mapping[str, ChannelSpec], settings: Settings) -> dict[str, Channel]:

@@ -1,6 +1,6 @@
 """The dispatcher's liveness beats inside a long batch: a send landing and a rate-limit wait are progress.
 
-Its ``/healthz`` fails once the loop has not beaten for :func:`liveness_limit_s` (70 s with the default
+Its ``/healthz`` fails once the loop has not beaten for :func:`liveness_limit_s` (110 s for a webhook with the default
 10 s channel timeout). A batch may run for ``batch_budget_s`` (120 s) or longer while it works, so the
 loop must beat within the batch, not only when it polls Kafka between batches; otherwise a busy
 dispatcher is called hung and restarted in the middle of its work.
