@@ -198,7 +198,10 @@ class StagedOutput:
         try:
             self._final_truth.mkdir(exist_ok=True)
             self._final_events.unlink(missing_ok=True)
-            for name in TRUTH_FILES:  # summary.json last
+            # summary.json first: a publish stopped half way (Ctrl-C, a kill) leaves truth files beside the
+            # summary of the run that wrote them, and no events.jsonl, which a re-run recognises as its own
+            # (written_by_simulate); readers wait for events.jsonl, moved last, so they never see a mix.
+            for name in sorted(TRUTH_FILES, key=lambda n: n != "summary.json"):
                 os.replace(self.truth / name, self._final_truth / name)
             os.replace(self.events, self._final_events)
         except OSError as exc:
