@@ -44,6 +44,27 @@ def zone(name: str | None) -> ZoneInfo | None:
         return None
 
 
+def _skipped(local: datetime) -> bool:
+    """Whether the wall time ``local`` never shows on its zone's clocks (a spring-forward gap)."""
+    back = local.astimezone(timezone.utc).astimezone(local.tzinfo)
+    return back.replace(tzinfo=None) != local.replace(tzinfo=None)
+
+
+def _jump_after(lo_us: int, hi_us: int, tz: ZoneInfo) -> int:
+    """The instant, to the second, at which ``tz``'s UTC offset changes between ``lo_us`` and ``hi_us``."""
+    def offset(us: int):
+        return to_datetime(us).astimezone(tz).utcoffset()
+
+    before = offset(lo_us)
+    while hi_us - lo_us > 1_000_000:
+        mid = (lo_us + hi_us) // 2
+        if offset(mid) == before:
+            lo_us = mid
+        else:
+            hi_us = mid
+    return hi_us - hi_us % 1_000_000 if offset(hi_us - hi_us % 1_000_000) != before else hi_us
+
+
 @dataclass(frozen=True, slots=True)
 class QuietHours:
     """Local minutes of the day ``[start_minute, end_minute)``; a range that passes midnight wraps.
@@ -77,9 +98,15 @@ class QuietHours:
         if local.hour * 60 + local.minute >= self.end_minute:
             day += timedelta(days=1)
         end = datetime(day.year, day.month, day.day, end_h, end_m, tzinfo=tz)
-        # A wall time that does not exist (a spring-forward gap) normalises forwards through UTC.
         end_us = from_datetime(end.astimezone(timezone.utc))
-        if end_us <= us:
+        if _skipped(end):
+            # The clocks jump over the end time (spring forward): the quiet hours end at the jump, the
+            # first instant whose wall time is past it.
+            end_us = _jump_after(from_datetime(end.replace(fold=1).astimezone(timezone.utc)), end_us, tz)
+            jumped_to = to_datetime(end_us).astimezone(tz)
+            if self._quiet(jumped_to.hour * 60 + jumped_to.minute):  # a whole day skipped (Apia, 2011)
+                return self.effective_time(end_us, timezone_name)
+        elif end_us <= us:
             # The end falls in an hour the clocks repeat (autumn) and the firing is in its second pass,
             # night again on the wall clock: the quiet hours end at the end time's second occurrence.
             end_us = from_datetime(end.replace(fold=1).astimezone(timezone.utc))

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from interventions.quiet_hours import QuietHours
-from schemas.timefmt import format_rfc3339, from_datetime, parse_rfc3339
+from schemas.timefmt import format_rfc3339, parse_rfc3339
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -30,8 +30,8 @@ def _utc(text: str) -> int:
     ("21:00", "02:30", "2026-10-25T01:40:00Z", "2026-10-25T01:40:00Z"),
     # an ordinary night on the same date: 23:30 CEST waits for 08:00 CET
     ("21:00", "08:00", "2026-10-24T21:30:00Z", "2026-10-25T07:00:00Z"),
-    # spring forward: an end at 02:30, a wall time that does not exist, is taken as 03:30 CEST (01:30 UTC)
-    ("21:00", "02:30", "2026-03-29T00:50:00Z", "2026-03-29T01:30:00Z"),
+    # spring forward: an end at 02:30, a wall time that does not exist, ends at the jump to 03:00 CEST
+    ("21:00", "02:30", "2026-03-29T00:50:00Z", "2026-03-29T01:00:00Z"),
     # quiet hours starting in the repeated hour: the second pass of 02:40 is quiet until 08:00
     ("02:30", "08:00", "2026-10-25T01:40:00Z", "2026-10-25T07:00:00Z"),
 ])
@@ -57,7 +57,6 @@ def test_no_firing_is_let_through_inside_quiet_hours_around_a_clock_change():
             assert not quiet._quiet(local_got.hour * 60 + local_got.minute), (local_at, local_got)
             if not quiet._quiet(local_at.hour * 60 + local_at.minute):
                 assert got == at
-            else:  # the first instant at which the wall clock shows the end
-                assert (local_got.hour, local_got.minute) == (2, 30) or got == from_datetime(
-                    datetime(local_got.year, local_got.month, local_got.day, 3, 30, tzinfo=BERLIN)
-                    .astimezone(timezone.utc)), (local_at, local_got)
+            else:  # the first instant at which the wall clock is out of quiet hours: a minute earlier, still in
+                before = datetime.fromtimestamp((got - 60_000_000) / 1e6, timezone.utc).astimezone(BERLIN)
+                assert got - 60_000_000 < at or quiet._quiet(before.hour * 60 + before.minute), (local_at, local_got)
