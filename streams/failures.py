@@ -7,10 +7,18 @@ saying what failed; this is that line, in the words of the worker's own ("...; r
 
 from __future__ import annotations
 
+import redis.exceptions as redis_errors
+
 from streams.health import _password_spans, masked_url
 from streams.settings import Settings
 
-__all__ = ["redis_failure"]
+__all__ = ["REDIS_LOST", "redis_failure"]
+
+#: Redis gone or not serving (down, unreachable, too slow, a replica after a failover, a cluster without a
+#: master): a restart is the cure. Every other RedisError (a bad value, a broken script, a key of the wrong
+#: type) is a bug of ours and must end with its traceback, not with a line blaming Redis.
+REDIS_LOST = (redis_errors.ConnectionError, redis_errors.TimeoutError, redis_errors.ReadOnlyError,
+              redis_errors.MasterDownError, redis_errors.ClusterDownError, redis_errors.TryAgainError)
 
 
 def redis_failure(settings: Settings, exc: BaseException, service: str) -> str:

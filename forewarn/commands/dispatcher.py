@@ -14,12 +14,11 @@ __all__ = ["register", "run_dispatcher"]
 
 
 def run_dispatcher(config: Path | None, metrics_port: int | None, loglevel: str) -> None:
-    import redis
     from prometheus_client import CollectorRegistry
 
     from streams.config import load_dispatcher_config
     from streams.dispatcher.worker import Dispatcher, build_channels, liveness_limit_s
-    from streams.failures import redis_failure
+    from streams.failures import REDIS_LOST, redis_failure
     from streams.health import preflight
 
     settings = service_settings(config, loglevel)
@@ -36,7 +35,7 @@ def run_dispatcher(config: Path | None, metrics_port: int | None, loglevel: str)
         serve(settings, metrics_port, registry,
               lambda stop, beat: Dispatcher(settings, channels, specs, registry).run(stop, beat),
               stale_after_s=liveness_limit_s(specs, settings.dispatcher.max_poll_interval_s))
-    except redis.RedisError as exc:
+    except REDIS_LOST as exc:
         # Redis went away under a running dispatcher: one line saying so, not a traceback; the orchestrator
         # restarts it and the claims keep a command from being sent twice.
         logging.getLogger("forewarn.dispatcher").error(redis_failure(settings, exc, "dispatcher"))

@@ -18,11 +18,10 @@ OUTCOMES_STALE_AFTER_S = 60.0
 
 
 def run_outcomes(config: Path | None, metrics_port: int | None, loglevel: str) -> None:
-    import redis
     from prometheus_client import CollectorRegistry
 
     from streams.config import apply_settings, load_config
-    from streams.failures import redis_failure
+    from streams.failures import REDIS_LOST, redis_failure
     from streams.health import preflight
     from streams.outcome_worker import OutcomeWorker
 
@@ -34,7 +33,7 @@ def run_outcomes(config: Path | None, metrics_port: int | None, loglevel: str) -
     try:
         serve(settings, metrics_port, registry, OutcomeWorker(settings, cfg, registry).run,
               stale_after_s=OUTCOMES_STALE_AFTER_S)
-    except redis.RedisError as exc:
+    except REDIS_LOST as exc:
         # Redis went away under a running worker: one line saying so, not a traceback; the orchestrator
         # restarts it and it resumes from the committed offsets.
         logging.getLogger("forewarn.outcomes").error(redis_failure(settings, exc, "outcome worker"))
