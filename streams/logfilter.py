@@ -15,6 +15,7 @@ import logging
 import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
 __all__ = ["REPEAT_WINDOW_S", "RdkafkaLogger", "RepeatFilter", "install_repeat_filter"]
@@ -23,9 +24,16 @@ __all__ = ["REPEAT_WINDOW_S", "RdkafkaLogger", "RepeatFilter", "install_repeat_f
 #: minute per kind of failure, short enough that the count says the failure is still going on.
 REPEAT_WINDOW_S = 30.0
 
-#: Past this many kinds of line remembered, the ones whose window has ended are forgotten
-#: (a message built with an f-string is a new kind each time; memory must stay bounded).
+#: At most this many kinds of line are remembered, the oldest window forgotten first (a message with an
+#: id in it is a new kind each time; memory and the cost of a line must stay bounded).
 _MAX_KINDS = 2048
+
+#: Numbers (ids, offsets, ports, durations, counts) and long hex tokens (command ids) do not make a new kind.
+_VARIABLE = re.compile(r"\b[0-9a-fA-F]{8,}\b|\d+")
+
+#: Lines never held back: mode writes whatever reaches stderr in ``forewarn worker`` (a traceback printed
+#: by a thread, say) to this logger one line at a time, and two tracebacks share most of their lines.
+_NEVER_HELD = frozenset({"mode.redirect"})
 
 _DECIDED = "_forewarn_repeat_pass"  # the verdict, kept on the record: one record, one verdict per process
 
@@ -34,9 +42,11 @@ class RepeatFilter(logging.Filter):
     """Pass the first line of a kind, hold back its repeats for ``window_s``, then pass the next with
     `` (N similar lines suppressed in the last 30s)``.
 
-    A kind is the logger and the message template (``record.msg`` before its ``%`` arguments),
-    or ``record.repeat_key`` when the record carries one (:class:`RdkafkaLogger` sets it: every
-    librdkafka line has the same template). ``clock`` is for tests.
+    A kind is the logger, the level and the message as printed with its numbers and long hex ids
+    left out (and the exception's type, with a traceback): ``Unable connect to node with id 1:
+    refused`` and ``... id 2: refused`` are one kind, a channel raising ``KeyError`` and another
+    raising ``TypeError`` two. A record may carry its own ``repeat_key`` instead of the message.
+    ``clock`` is for tests.
 
     >>> now = [0.0]
     >>> f = RepeatFilter(window_s=30, clock=lambda: now[0])
@@ -55,13 +65,16 @@ class RepeatFilter(logging.Filter):
         self.window_s = window_s
         self.clock = clock
         self._lock = threading.Lock()
-        self._kinds: dict[tuple[str, object], list] = {}  # kind -> [window start, lines held back]
+        # kind -> [window start, lines held back]; in the order the windows started, oldest first
+        self._kinds: OrderedDict[tuple, list] = OrderedDict()
 
     def filter(self, record: logging.LogRecord) -> bool:
         decided = getattr(record, _DECIDED, None)
         if decided is not None:  # the same record at a second handler
             return decided
-        key = (record.name, getattr(record, "repeat_key", None) or _template(record.msg))
+        if record.name in _NEVER_HELD:
+            return True
+        key = _kind(record)
         now = self.clock()
         with self._lock:
             state = self._kinds.get(key)
@@ -70,9 +83,10 @@ class RepeatFilter(logging.Filter):
                 verdict = False
             else:
                 held = state[1] if state is not None else 0
-                if state is None and len(self._kinds) >= _MAX_KINDS:
-                    self._forget(now)
                 self._kinds[key] = [now, 0]
+                self._kinds.move_to_end(key)
+                while len(self._kinds) > _MAX_KINDS:
+                    self._kinds.popitem(last=False)
                 if held:
                     record.msg = (f"{_template(record.msg)} "
                                   f"({held} similar lines suppressed in the last {self.window_s:g}s)")
@@ -80,9 +94,17 @@ class RepeatFilter(logging.Filter):
         setattr(record, _DECIDED, verdict)
         return verdict
 
-    def _forget(self, now: float) -> None:
-        for key in [k for k, (start, _) in self._kinds.items() if now - start >= self.window_s]:
-            del self._kinds[key]
+
+def _kind(record: logging.LogRecord) -> tuple:
+    text = getattr(record, "repeat_key", None)
+    if text is None:
+        try:
+            text = record.getMessage()
+        except Exception:  # noqa: BLE001 - bad arguments: logging reports those itself when it formats
+            text = _template(record.msg)
+        text = _VARIABLE.sub("#", text)
+    exc = record.exc_info[0].__name__ if record.exc_info and record.exc_info[0] else None
+    return record.name, record.levelno, text, exc
 
 
 def _template(msg: object) -> str:
@@ -108,10 +130,6 @@ def install_repeat_filter(handlers: Iterable[logging.Handler] | None = None,
         repeat = repeat or RepeatFilter()
         handler.addFilter(repeat)
     return repeat or RepeatFilter()
-
-
-#: librdkafka's line varies in a duration and in its own count of repeats; the kind of line does not.
-_VARYING = re.compile(r"\d+(?=ms\b| identical)")
 
 
 class RdkafkaLogger(logging.Logger):
@@ -146,4 +164,4 @@ class RdkafkaLogger(logging.Logger):
             text = " ".join(map(str, (msg, *args)))
         for secret in self._secrets:
             text = text.replace(secret, "***")
-        self._target.log(level, "%s", text, extra={"repeat_key": _VARYING.sub("N", text)})
+        self._target.log(level, "%s", text, extra={"repeat_key": _VARIABLE.sub("#", text)})

@@ -111,6 +111,47 @@ def test_different_templates_and_loggers_are_independent(lines, clock):
                    "test.logfilter.other Unable connect to node with id 1"]
 
 
+def test_a_different_error_under_the_same_template_is_never_hidden_behind_a_frequent_one(lines, clock):
+    """A channel raising KeyError five times a second must not hide another channel's TypeError, nor a
+    refused connection an authentication failure: the printed text (numbers and ids aside) is the kind."""
+    log, out = lines
+    for i in range(50):
+        log.error("channel %s raised %s on command %s", "hook", "KeyError", f"cmd-{i:012x}-{i}")
+        if i % 10 == 0:
+            log.error("channel %s raised %s on command %s", "mail", "TypeError", f"cmd-{i:012x}-{i}")
+        log.error("Unable connect to node with id %s: %s", i % 3, "Connection refused" if i != 25 else "SASL failed")
+        log.warning("Unable connect to node with id %s: %s", 1, "Connection refused")  # another level
+        clock.now += 0.2
+    assert out == [
+        "test.logfilter.aiokafka channel hook raised KeyError on command cmd-000000000000-0",
+        "test.logfilter.aiokafka channel mail raised TypeError on command cmd-000000000000-0",
+        "test.logfilter.aiokafka Unable connect to node with id 0: Connection refused",  # any id: one kind
+        "test.logfilter.aiokafka Unable connect to node with id 1: Connection refused",  # the WARNING
+        "test.logfilter.aiokafka Unable connect to node with id 1: SASL failed",
+    ], out
+
+
+def test_the_kinds_remembered_are_bounded_and_the_oldest_forgotten_first(clock):
+    from streams import logfilter
+
+    repeat = RepeatFilter(clock=clock)
+    for i in range(3 * logfilter._MAX_KINDS):  # every line a new kind, all inside one window
+        record = logging.LogRecord("rdkafka", logging.ERROR, __file__, 1, "%s", (f"line {i}",), None)
+        record.repeat_key = f"kind {i}"
+        assert repeat.filter(record)
+    assert len(repeat._kinds) == logfilter._MAX_KINDS
+    assert next(iter(repeat._kinds))[2] == f"kind {2 * logfilter._MAX_KINDS}"
+
+
+def test_lines_written_to_stderr_under_mode_are_never_held_back(clock):
+    """mode (forewarn worker) turns each line written to stderr into a record of mode.redirect: two
+    tracebacks share most of their lines, and the second must print whole."""
+    repeat = RepeatFilter(clock=clock)
+    for _ in range(2):
+        for text in ("Traceback (most recent call last):", '  File "x.py", line 1, in run', "KeyError: 'x'"):
+            assert repeat.filter(logging.LogRecord("mode.redirect", logging.WARNING, __file__, 1, text, (), None))
+
+
 def test_one_record_at_two_handlers_is_one_line_at_each(clock):
     """The root logger of a worker has several handlers (Faust adds its spinner's): one filter on all of
     them must not count the same record twice."""
