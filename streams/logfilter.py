@@ -18,7 +18,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
-__all__ = ["REPEAT_WINDOW_S", "RdkafkaLogger", "RepeatFilter", "install_repeat_filter"]
+__all__ = ["REPEAT_WINDOW_S", "RdkafkaLogger", "RepeatFilter", "install_repeat_filter", "unpolled"]
 
 #: How long repeats of one line are held back. Long enough that an outage logs a few lines a
 #: minute per kind of failure, short enough that the count says the failure is still going on.
@@ -165,3 +165,15 @@ class RdkafkaLogger(logging.Logger):
         for secret in self._secrets:
             text = text.replace(secret, "***")
         self._target.log(level, "%s", text, extra={"repeat_key": _VARIABLE.sub("#", text)})
+
+
+def unpolled(conf: dict[str, object]) -> dict[str, object]:
+    """``conf`` for a client that never polls (an admin client, a metadata probe), without the routed
+    ``logger``: its lines would wait for a poll that never comes and be dropped with the client, the
+    reason a request failed among them (``SASL ... handshake failed``); librdkafka then writes them to
+    stderr itself, as it did before. Such clients live for one request or one read.
+
+    >>> sorted(unpolled({"bootstrap.servers": "k:9092", "logger": RdkafkaLogger()}))
+    ['bootstrap.servers']
+    """
+    return {k: v for k, v in conf.items() if k != "logger"}

@@ -16,10 +16,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec
+from confluent_kafka.admin import OffsetSpec
 
 from streams.errors import StreamsError
+from streams.logfilter import unpolled
 from streams.settings import Settings
+from streams.topics import admin_client
 
 __all__ = ["Record", "read_topic", "iter_topic", "TopicFollower", "TopicReadError", "TopicReadTimeout"]
 
@@ -50,10 +52,10 @@ def _watermarks(settings: Settings, topic: str, timeout: float,
     has already returned; the high watermark does not. The low watermark is the log
     start: retention may have deleted everything below it, or the whole partition.
     """
-    probe = Consumer(settings.confluent_config(**{
+    probe = Consumer(unpolled(settings.confluent_config(**{  # asks for metadata and offsets, never polls
         "group.id": f"forewarn-readback-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False,
         "isolation.level": isolation, "log_level": 3,
-    }))
+    })))
     try:
         parts = probe.list_topics(topic, timeout=timeout).topics[topic].partitions
         return {p: probe.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout) for p in parts}
@@ -169,7 +171,7 @@ class TopicFollower:
         self._partitions = sorted(meta.partitions)
         # End offsets through an admin client of its own: on the consumer's connection the
         # request would queue behind the long-polling fetch (up to fetch.wait.max.ms each).
-        self._admin = AdminClient(settings.confluent_config(**{"log_level": 3}))
+        self._admin = admin_client(settings)
         self._consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in self._partitions])
         self._next = {p: 0 for p in self._partitions}
 

@@ -18,6 +18,7 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
 from streams.errors import KafkaUnavailable, StreamsError
+from streams.logfilter import unpolled
 from streams.settings import Settings
 
 __all__ = ["TopicResult", "ensure_topics", "admin_client", "delete_topics", "partition_counts", "check_keyed_alike"]
@@ -31,7 +32,8 @@ class TopicResult:
 
 
 def admin_client(settings: Settings) -> AdminClient:
-    return AdminClient(settings.confluent_config(**{"log_level": 3}))
+    """An admin client; it never polls, so librdkafka's lines go to stderr (see :func:`unpolled`)."""
+    return AdminClient(unpolled(settings.confluent_config(**{"log_level": 3})))
 
 
 def ensure_topics(settings: Settings, names: list[str] | None = None, partitions: int | None = None,

@@ -235,3 +235,27 @@ def test_clients_against_a_closed_port_log_a_bounded_number_of_lines(tmp_path):
     assert len(printed) <= 8, "\n".join(printed[:40])
     assert all(" ERROR forewarn.rdkafka: " in line for line in refused), refused
     assert not any(line.startswith("%3|") for line in printed), printed[:5]
+
+
+@pytest.mark.integration
+def test_a_client_that_never_polls_still_shows_why_the_broker_refused_it(kafka_bootstrap, tmp_path):
+    """ensure_topics' admin client never polls: with the routed logger its librdkafka lines (here a SASL
+    handshake refused by a PLAINTEXT broker) waited for a poll and died with the client, unseen."""
+    script = tmp_path / "refused.py"
+    script.write_text(textwrap.dedent(f"""
+        from streams.settings import KafkaSecurity, Settings
+        from streams.topics import ensure_topics
+        s = Settings(kafka_bootstrap_servers={kafka_bootstrap!r}, redis_url="redis://127.0.0.1:1/0",
+                     kafka_security=KafkaSecurity(protocol="SASL_PLAINTEXT", sasl_mechanism="PLAIN",
+                                                  sasl_username="forewarn", sasl_password="hunter2-secret"))
+        try:
+            ensure_topics(s, ["never-created"], timeout=3)
+        except Exception as exc:
+            print("raised", type(exc).__name__)
+    """))
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("FOREWARN_")}
+    env["PYTHONPATH"] = os.getcwd()  # this checkout's code, whichever one is installed
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env)
+    assert "raised KafkaUnavailable" in done.stdout, done.stdout + done.stderr[-1000:]
+    assert "SASL PLAIN mechanism handshake failed" in done.stderr, done.stderr[-1000:]
+    assert "hunter2-secret" not in done.stdout + done.stderr
