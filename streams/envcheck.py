@@ -164,4 +164,11 @@ class UnknownNameCheck(PydanticBaseSettingsSource):
         unknown = unknown_names(self.settings_cls, os.environ, self.allowed)
         if unknown:
             raise UnknownSettingError(describe_unknown(self.settings_cls, unknown, self.allowed))
+        names, _ = _accepted(self.settings_cls)
+        fold = _fold(self.settings_cls)
+        clashing = sorted(n for n in service_links(os.environ) if fold(n) in names)
+        if clashing:  # e.g. a Service named forewarn-metrics sets FOREWARN_METRICS_PORT=tcp://10.96.0.12:9108
+            raise UnknownSettingError(
+                f"{', '.join(clashing)}: set by Kubernetes for a Service of the namespace, not a setting; "
+                "set enableServiceLinks: false in the pod spec (the shipped manifests do) or rename the Service")
         return {}

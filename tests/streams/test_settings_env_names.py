@@ -101,6 +101,15 @@ def test_the_variables_kubernetes_sets_for_a_forewarn_service_are_not_typos(monk
         Settings()
 
 
+def test_a_service_link_that_lands_on_a_real_setting_is_named_as_such(monkeypatch):
+    """A Service named forewarn-metrics gives FOREWARN_METRICS_PORT=tcp://IP:PORT: a real setting's name,
+    which failed as an unreadable port; now the one line says where it comes from and the fix."""
+    monkeypatch.setenv("FOREWARN_METRICS_SERVICE_HOST", "10.96.0.12")
+    monkeypatch.setenv("FOREWARN_METRICS_PORT", "tcp://10.96.0.12:9108")
+    with pytest.raises(ValueError, match="FOREWARN_METRICS_PORT: set by Kubernetes for a Service .*enableServiceLinks"):
+        Settings()
+
+
 def test_a_variable_read_elsewhere_must_be_spelt_exactly(monkeypatch):
     monkeypatch.setenv("forewarn_state_dir", "/tmp/state")  # os.environ["FOREWARN_STATE_DIR"] would not see it
     with pytest.raises(ValueError) as refused:
