@@ -34,6 +34,21 @@ def _docker_answers() -> bool:
     return subprocess.run(["docker", "info"], capture_output=True).returncode == 0
 
 
+@pytest.fixture(autouse=True)
+def _no_repeat_filter_left_on_the_root_handlers():
+    """A test that runs a service's start-up in this process (``service_settings``) puts a repeat filter on
+    the root logger's handlers, pytest's capture handlers among them, which live for the whole session: a
+    later test expecting a line twice would see it once. Taken off after every test."""
+    yield
+    import logging
+
+    from streams.logfilter import RepeatFilter
+
+    for handler in logging.getLogger().handlers:
+        for f in [f for f in handler.filters if isinstance(f, RepeatFilter)]:
+            handler.removeFilter(f)
+
+
 @pytest.fixture(scope="session")
 def infra(tmp_path_factory):
     """(kafka_bootstrap, redis_url) of servers that live for the whole session."""
