@@ -35,6 +35,17 @@ _VARIABLE = re.compile(r"\b[0-9a-fA-F]{8,}\b|\d+")
 #: by a thread, say) to this logger one line at a time, and two tracebacks share most of their lines.
 _NEVER_HELD = frozenset({"mode.redirect"})
 
+#: Forewarn's own loggers are never held back either: each of their lines is a diagnosis (a cold start
+#: of partition 3 after partition 2's, a channel's bug), and the floods come from the Kafka clients
+#: (aiokafka, Faust, librdkafka through ``forewarn.rdkafka``).
+_OURS, _THEIRS_UNDER_OURS = ("forewarn.", "streams."), ("forewarn.rdkafka",)
+
+
+def _may_hold(name: str) -> bool:
+    if name in _NEVER_HELD:
+        return False
+    return not name.startswith(_OURS) or name.startswith(_THEIRS_UNDER_OURS)
+
 _DECIDED = "_forewarn_repeat_pass"  # the verdict, kept on the record: one record, one verdict per process
 
 
@@ -72,7 +83,7 @@ class RepeatFilter(logging.Filter):
         decided = getattr(record, _DECIDED, None)
         if decided is not None:  # the same record at a second handler
             return decided
-        if record.name in _NEVER_HELD:
+        if not _may_hold(record.name):
             return True
         key = _kind(record)
         now = self.clock()

@@ -143,6 +143,21 @@ def test_the_kinds_remembered_are_bounded_and_the_oldest_forgotten_first(clock):
     assert next(iter(repeat._kinds))[2] == f"kind {2 * logfilter._MAX_KINDS}"
 
 
+def test_forewarn_own_lines_are_never_held_back_the_kafka_clients_are(clock):
+    """A cold start of partition 1 right after partition 0's is its own diagnosis; librdkafka's lines come
+    through forewarn.rdkafka and are collapsed like aiokafka's."""
+    repeat = RepeatFilter(clock=clock)
+
+    def passes(name, *args):
+        return repeat.filter(logging.LogRecord(name, logging.ERROR, __file__, 1, "cold start of partition %s",
+                                               args, None))
+
+    assert [passes("forewarn.dropoff", p) for p in (0, 1, 1)] == [True, True, True]
+    assert [passes("streams.batching.lanes", p) for p in (0, 1)] == [True, True]
+    assert [passes("forewarn.rdkafka", p) for p in (0, 1)] == [True, False]
+    assert [passes("aiokafka.conn", p) for p in (0, 1)] == [True, False]
+
+
 def test_lines_written_to_stderr_under_mode_are_never_held_back(clock):
     """mode (forewarn worker) turns each line written to stderr into a record of mode.redirect: two
     tracebacks share most of their lines, and the second must print whole."""
