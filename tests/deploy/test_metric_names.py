@@ -34,7 +34,7 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from ruamel.yaml import YAML
-from sample_records import intervention_command
+from sample_records import dispatcher_config, intervention_command
 
 from schemas.decision import ARMS, SUPPRESSION_REASONS
 from schemas.event import REASONS
@@ -407,21 +407,6 @@ def _event(i: int, account: str, kind: str, at_us: int) -> bytes:
                          "occurred_at": format_rfc3339(at_us)})
 
 
-def _dispatcher_config(path: Path, hook_url: str) -> Path:
-    doc = {
-        "interventions": {"payment_outreach": {"channel": "csm_task", "priority": 10, "cooldown": "1d",
-                                               "success": {"event": "payment.succeeded", "within": "7d"},
-                                               "template": {"subject": "Your payment did not go through"}}},
-        "triggers": {"payment_failing": {"kind": "count", "event": "payment.failed", "threshold": 3,
-                                         "window": "30d", "reset_on": ["payment.succeeded"],
-                                         "rearm_on": ["payment.succeeded"], "intervention": "payment_outreach"}},
-        # the worker's default config sends payment_outreach through csm_task; here it is a local peer
-        "channels": {"csm_task": {"kind": "webhook", "url": hook_url}},
-    }
-    path.write_bytes(orjson.dumps(doc))
-    return path
-
-
 def _old_decision() -> bytes:
     """A control decision of ten days ago: its 7-day success window is closed once the events move the
     outcome worker's watermark, so the success ratio and closed-window gauges get samples."""
@@ -463,7 +448,7 @@ def scrapes(kafka_bootstrap, redis_url, tmp_path_factory) -> dict[str, str]:
                       "FOREWARN_DISPATCHER__ALLOW_PRIVATE_NETWORKS": '["127.0.0.1/32"]',
                       "FOREWARN_DISPATCHER__CHANNEL_SECRETS": orjson.dumps({"csm_task": secret}).decode()}
     with WebhookReceiver(secret=secret.encode()) as hook:
-        config = _dispatcher_config(out / "dispatcher.json", hook.url())
+        config = dispatcher_config(out / "dispatcher.json", hook.url())
         worker = WorkerProcess(["worker", "--loglevel", "warning"], env, out / "worker.log").start()
         dispatcher = WorkerProcess(["dispatcher", "--config", str(config), "--loglevel", "warning"],
                                    dispatcher_env, out / "dispatcher.log", web_port=port).start()

@@ -21,7 +21,7 @@ import uuid
 
 import orjson
 import pytest
-from sample_records import intervention_command
+from sample_records import dispatcher_config, intervention_command
 
 from forewarn.devinfra.procs import free_port
 from forewarn.devinfra.workers import WorkerProcess
@@ -238,16 +238,7 @@ def test_dispatcher_health_pages(settings, worker_env, redis_url, tmp_path):
         produce()
 
     with WebhookReceiver(secret=secret.encode()) as hook:
-        config = tmp_path / "dispatcher.json"
-        config.write_bytes(orjson.dumps({
-            "interventions": {"payment_outreach": {"channel": "csm_task", "priority": 10, "cooldown": "1d",
-                                                   "success": {"event": "payment.succeeded", "within": "7d"},
-                                                   "template": {"subject": "s"}}},
-            "triggers": {"payment_failing": {"kind": "count", "event": "payment.failed", "threshold": 3,
-                                             "window": "30d", "reset_on": ["payment.succeeded"],
-                                             "rearm_on": ["payment.succeeded"], "intervention": "payment_outreach"}},
-            "channels": {"csm_task": {"kind": "webhook", "url": hook.url(), "timeout": "5m"}},
-        }))
+        config = dispatcher_config(tmp_path / "dispatcher.json", hook.url(), timeout="5m")
         # The liveness bound is max_poll_interval_s (here its minimum, 10 s).
         env = {**worker_env, "REDIS_URL": proxy.url, "FOREWARN_METRICS_PORT": str(port),
                "FOREWARN_DISPATCHER__GROUP_ID": f"dispatch-{settings.app_id}",

@@ -17,7 +17,7 @@ import urllib.parse
 
 import orjson
 import pytest
-from sample_records import intervention_command
+from sample_records import dispatcher_config, intervention_command
 from test_service_health import RedisProxy, _event
 
 from forewarn.devinfra.procs import free_port
@@ -69,16 +69,7 @@ def test_dispatcher_ends_with_one_error_line_when_redis_goes_away(settings, work
     proxy = RedisProxy(redis_url)
     secret = "whsec-redis-loss-0123456789abcdef"
     with WebhookReceiver(secret=secret.encode()) as hook:
-        config = tmp_path / "dispatcher.json"
-        config.write_bytes(orjson.dumps({
-            "interventions": {"payment_outreach": {"channel": "csm_task", "priority": 10, "cooldown": "1d",
-                                                   "success": {"event": "payment.succeeded", "within": "7d"},
-                                                   "template": {"subject": "s"}}},
-            "triggers": {"payment_failing": {"kind": "count", "event": "payment.failed", "threshold": 3,
-                                             "window": "30d", "reset_on": ["payment.succeeded"],
-                                             "rearm_on": ["payment.succeeded"], "intervention": "payment_outreach"}},
-            "channels": {"csm_task": {"kind": "webhook", "url": hook.url()}},
-        }))
+        config = dispatcher_config(tmp_path / "dispatcher.json", hook.url())
         env = {**worker_env, "REDIS_URL": proxy.url, "FOREWARN_METRICS_PORT": "0",
                "FOREWARN_DISPATCHER__GROUP_ID": f"dispatch-{settings.app_id}",
                "FOREWARN_DISPATCHER__ALLOW_PRIVATE_NETWORKS": '["127.0.0.1/32"]',
