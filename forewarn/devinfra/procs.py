@@ -38,14 +38,9 @@ def port_free(port: int | None) -> bool:
 def ensure_port_free(port: int, what: str) -> None:
     if not 0 < port <= 65535:
         raise DevInfraError(f"port {port} for {what} is out of range: pick one from 1 to 65535")
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            raise DevInfraError(
-                f"port {port} for {what} is already taken on 127.0.0.1; stop what holds it or pick another port"
-            ) from None
+    if not port_free(port):
+        raise DevInfraError(
+            f"port {port} for {what} is already taken on 127.0.0.1; stop what holds it or pick another port")
 
 
 def pid_alive(pid: int | None) -> bool:
