@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import redis.exceptions as redis_errors
 
-from streams.health import _password_spans, masked_url
+from streams.health import _scrub, _secrets, masked_url
 from streams.settings import Settings
 
 __all__ = ["REDIS_LOST", "redis_failure"]
@@ -29,9 +29,6 @@ def redis_failure(settings: Settings, exc: BaseException, service: str) -> str:
     'dispatcher stopped: Redis at redis://u:***@10.0.0.7:6379/0 failed: ConnectionError: Error 111 connecting to 10.0.0.7:6379 (***); exit 1 to be restarted (safe: it resumes from its last committed offsets)'
     """
     url = settings.redis_url.get_secret_value()
-    detail = " ".join(f"{type(exc).__name__}: {exc}".split())
-    for start, end in _password_spans(url):
-        if end > start:
-            detail = detail.replace(url[start:end], "***")
+    detail = _scrub(" ".join(f"{type(exc).__name__}: {exc}".split()), _secrets(settings))
     return (f"{service} stopped: Redis at {masked_url(url)} failed: {detail}; exit 1 to be restarted "
             "(safe: it resumes from its last committed offsets)")
